@@ -1,0 +1,281 @@
+/*
+ * rl_core.h: the C ABI of the rate limiter's C++ core.
+ *
+ * This is the only core header the NGINX glue includes.  It is plain C99:
+ * strings are pointer + length (an ngx_str_t passes without a copy), output
+ * structs are allocated by the caller, and every function is noexcept on the
+ * C++ side: nothing unwinds into NGINX.  The core never logs, never uses
+ * NGINX pools and never calls back.
+ *
+ * Units: periods in seconds, times and durations in milliseconds unless a
+ * name says otherwise (_us: microseconds).
+ */
+
+#ifndef RL_CORE_H
+#define RL_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+typedef enum {
+    RL_CORE_OK = 0,
+    RL_CORE_EINVAL,             /* malformed input; err says what */
+    RL_CORE_ERANGE,             /* out of bounds; err names the bound */
+    RL_CORE_ENOMEM,
+    RL_CORE_EREPLY              /* a Redis reply of the wrong shape */
+} rl_core_status_e;
+
+
+typedef enum {
+    RL_CORE_ALG_GCRA = 0,
+    RL_CORE_ALG_TOKEN_BUCKET,
+    RL_CORE_ALG_FIXED_WINDOW,
+    RL_CORE_ALG_SLIDING_WINDOW,
+    RL_CORE_ALG_SLIDING_LOG
+} rl_core_algorithm_e;
+
+#define RL_CORE_ALG_COUNT  5
+
+
+/* Longest client key used as is; longer ones become "#" + SHA-1 hex. */
+#define RL_CORE_CLIENT_KEY_MAX     128
+/* Room for a hashed client key: "#" and 40 hex digits. */
+#define RL_CORE_HASHED_KEY_LEN     41
+/* Most KEYS one zone passes to the script. */
+#define RL_CORE_ZONE_KEYS_MAX      4
+#define RL_CORE_ZONE_NAME_MAX      64
+#define RL_CORE_PREFIX_MAX         64
+
+
+/*
+ * A zone's limit, as configured.  Filled by the parsers below and completed
+ * by rl_core_check_limit().
+ */
+typedef struct {
+    uint64_t             count;         /* N requests ... */
+    uint64_t             period_s;      /* ... per P seconds: 1/60/3600/86400 */
+    uint64_t             burst;         /* meaning depends on the algorithm */
+    int                  burst_set;     /* burst= was given */
+    rl_core_algorithm_e  algorithm;
+} rl_core_limit_t;
+
+
+/*
+ * Parses "Nr/s", "Nr/m", "Nr/h" or "Nr/d".  RL_CORE_EINVAL when malformed,
+ * RL_CORE_ERANGE when N is 0 or too large for any algorithm.
+ */
+rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
+    uint64_t *count, uint64_t *period_s);
+
+/* "gcra", "token_bucket", "fixed_window", "sliding_window", "sliding_log". */
+rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
+    rl_core_algorithm_e *algorithm);
+
+/* The name as spelled in configuration; a static string. */
+const char *rl_core_algorithm_name(rl_core_algorithm_e algorithm);
+
+/*
+ * Validates a whole limit and fills the default burst (gcra: 0,
+ * token_bucket: N).  On failure writes a NUL-terminated message for
+ * "nginx -t" into err (at most errlen bytes, NGINX's wording, for example
+ * "\"burst\" is not allowed with algorithm=fixed_window" or a message that
+ * names the numeric bound it enforces) and returns RL_CORE_EINVAL or
+ * RL_CORE_ERANGE.
+ */
+rl_core_status_e rl_core_check_limit(rl_core_limit_t *limit, char *err,
+    size_t errlen);
+
+/* 1 if 1-64 bytes of A-Za-z0-9_- , else 0. */
+int rl_core_valid_zone_name(const char *s, size_t len);
+
+/* 1 if 1-64 bytes with no '{', '}', NUL, space or control byte, else 0. */
+int rl_core_valid_prefix(const char *s, size_t len);
+
+
+/*
+ * One zone of one request, as the script command needs it.  The strings are
+ * borrowed for the duration of the call.
+ */
+typedef struct {
+    const char             *prefix;
+    size_t                  prefix_len;
+    const char             *zone;
+    size_t                  zone_len;
+    const char             *key;        /* the client key, any bytes */
+    size_t                  key_len;    /* > 0 */
+    const rl_core_limit_t  *limit;      /* checked by rl_core_check_limit */
+} rl_core_zone_request_t;
+
+
+/*
+ * The client key as it appears inside Redis keys: itself when at most
+ * RL_CORE_CLIENT_KEY_MAX bytes (then *out points at key, nothing copied),
+ * else "#" and its SHA-1 in lowercase hex, written into hashed (which
+ * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
+ */
+void rl_core_client_key(const char *key, size_t len,
+    char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len);
+
+/* How many KEYS the zone passes (gcra 1 ... sliding_window 4). */
+size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm);
+
+/*
+ * Sizes the script command for these zones: *argc arguments and *bytes of
+ * string space for rl_core_command_build().  RL_CORE_EINVAL when n is 0.
+ */
+rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
+    size_t n, size_t *argc, size_t *bytes);
+
+/*
+ * Builds the command
+ *
+ *   EVALSHA sha numkeys KEY... now_us Z  (alg N period_us burst nkeys)*Z
+ *
+ * into argv/argvlen (argc entries) with every string written into buf
+ * (bytes long), as rl_core_command_size() sized them.  argv[0] is "EVALSHA"
+ * and argv[1] the embedded script's SHA-1; for EVAL the caller points them
+ * at "EVAL" and rl_core_script().  now_ms is the caller's wall clock, used
+ * only to name the candidate windows of window algorithms (the script
+ * decides with Redis TIME); now_us is passed as "0" (use Redis TIME).
+ * Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW].
+ */
+rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
+    size_t n, uint64_t now_ms, const char **argv, size_t *argvlen,
+    char *buf, size_t bytes);
+
+
+/* The embedded multi-zone script and its SHA-1 (40 lowercase hex). */
+const char *rl_core_script(size_t *len);
+const char *rl_core_script_sha1(void);
+
+/* SHA-1 of data in 40 lowercase hex digits and a NUL. */
+void rl_core_sha1_hex(const void *data, size_t len, char out[41]);
+
+
+/* One zone's answer: DESIGN.md's five integers. */
+typedef struct {
+    int64_t  allowed;           /* 0 or 1 */
+    int64_t  limit;
+    int64_t  remaining;
+    int64_t  reset_after_ms;
+    int64_t  retry_after_ms;    /* 0 iff remaining > 0 */
+} rl_core_zone_result_t;
+
+/*
+ * Checks and decodes the script's reply, whose elements the glue has
+ * already found to be integers: exactly 5 * nzones values, allowed 0 or 1,
+ * limit >= 1, 0 <= remaining <= limit, times >= 0, retry_after_ms == 0 iff
+ * remaining > 0, remaining == 0 when not allowed.  RL_CORE_EREPLY on any
+ * mismatch (out is then undefined).
+ */
+rl_core_status_e rl_core_decode_reply(const int64_t *values, size_t n,
+    size_t nzones, rl_core_zone_result_t *out);
+
+
+typedef enum {
+    RL_CORE_REDIS_ERR_REQUEST = 0,  /* fails this request only: BUSY, OOM,
+                                       script errors, anything unknown */
+    RL_CORE_REDIS_ERR_NOSCRIPT,     /* retry once with EVAL */
+    RL_CORE_REDIS_ERR_RECONNECT     /* NOAUTH, WRONGPASS, READONLY, LOADING,
+                                       MASTERDOWN: drop the connection */
+} rl_core_redis_error_e;
+
+/* Classifies an error reply by its first word. */
+rl_core_redis_error_e rl_core_classify_error(const char *msg, size_t len);
+
+
+/*
+ * The outcome of a request's answered zones.  answered[i] is 0 for zones
+ * left out (not asked because of a deny cache hit); at least one is 1.
+ */
+typedef struct {
+    int      rejected;          /* some answered zone has allowed == 0 */
+    size_t   tightest;          /* least remaining; ties: a rejecting zone
+                                   with the largest wait, then the first */
+    int64_t  retry_after_s;     /* rejected: max ceil(retry/1000) over the
+                                   rejecting zones, >= 1; else 0 */
+} rl_core_verdict_t;
+
+rl_core_status_e rl_core_verdict(const rl_core_zone_result_t *results,
+    const unsigned char *answered, size_t n, rl_core_verdict_t *verdict);
+
+/* ceil(ms / 1000) for ms >= 0. */
+int64_t rl_core_ceil_seconds(int64_t ms);
+
+
+/* One zone as the response fields show it. */
+typedef struct {
+    const char             *name;
+    size_t                  name_len;
+    uint64_t                count;
+    uint64_t                period_s;
+    rl_core_zone_result_t   result;
+} rl_core_field_zone_t;
+
+/* Bytes a field value needs beyond the names: per zone. */
+#define RL_CORE_FIELD_ITEM_MAX  64
+
+/*
+ * draft-ietf-httpapi-ratelimit-headers-10 values, one item per zone,
+ * joined by ", ":
+ *   RateLimit-Policy: "NAME";q=N;w=P
+ *   RateLimit:        "NAME";r=REMAINING;t=T   (T = ceil(retry/1000) when
+ *                     REMAINING is 0, else ceil(reset/1000))
+ * Return the bytes written, or 0 when cap is too small (size it as the sum
+ * of name_len + RL_CORE_FIELD_ITEM_MAX).
+ */
+size_t rl_core_format_policy(char *buf, size_t cap,
+    const rl_core_field_zone_t *zones, size_t n);
+size_t rl_core_format_ratelimit(char *buf, size_t cap,
+    const rl_core_field_zone_t *zones, size_t n);
+
+
+/*
+ * Reconnect delay after the attempt-th consecutive failure: 0 for the
+ * first (retry at once), then 100 ms doubling up to a 2000 ms cap.
+ */
+uint64_t rl_core_backoff_ms(unsigned attempt);
+
+
+/*
+ * The deny cache: a bounded LRU of client keys that Redis rejected, per
+ * zone per worker.  Times are the caller's monotonic clock in ms.
+ */
+typedef struct rl_core_cache_s  rl_core_cache_t;
+
+/* NULL when capacity is 0 or memory is short. */
+rl_core_cache_t *rl_core_cache_create(size_t capacity);
+void rl_core_cache_destroy(rl_core_cache_t *cache);
+
+/*
+ * Remembers that key (the client key as given, any bytes) is rejected
+ * until until_ms, with the zone's answer at sent_ms (the time the command
+ * was sent).  Evicts the least recently used entry when full.  An entry
+ * already there is replaced.  RL_CORE_ENOMEM leaves the cache as it was.
+ */
+rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
+    const char *key, size_t len, uint64_t sent_ms, uint64_t until_ms,
+    const rl_core_zone_result_t *result);
+
+/*
+ * 1 when key is rejected at now_ms: *out is the answer counted from the
+ * time left (allowed 0, remaining 0, retry_after_ms = until - now,
+ * reset_after_ms reduced by the time since sent, never below retry).
+ * 0 when absent or expired (an expired entry is dropped).
+ */
+int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
+    size_t len, uint64_t now_ms, rl_core_zone_result_t *out);
+
+size_t rl_core_cache_size(const rl_core_cache_t *cache);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RL_CORE_H */
