@@ -1,0 +1,94 @@
+-- gcra.lua: generic cell rate algorithm (leaky bucket as a meter), the
+-- distributed form of "limit_req ... nodelay".
+--
+-- KEYS[1]   PREFIX:{ZONE:CLIENT}:g, a string holding the theoretical
+--           arrival time TAT (integer Unix µs) after the last admission.
+-- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
+--           time from Redis TIME.  n requests per period_us µs; burst
+--           requests may come at once beyond the first.
+--
+-- Emission interval T = ceil(period_us / n) µs, tolerance tau = burst * T.
+-- A request at now is allowed iff max(TAT, now) - now <= tau; it moves TAT
+-- to max(TAT, now) + T.  A denied request writes nothing.
+--
+-- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
+--   limit          burst + 1
+--   remaining      requests that could still pass at once, now
+--   reset_after_ms until TAT, when the key is fresh again (ceil)
+--   retry_after_ms until one more could pass (ceil, >= 1), 0 iff
+--                  remaining > 0
+-- Expiry: the key expires when TAT is reached (PX = ceil((TAT-now)/1000)),
+-- when a missing key means the same as the stored one.
+--
+-- All values are integers below 2^53: the module bounds (burst + 1) * T by
+-- 1e15 µs.  check() never writes; it returns nil and a message on error.
+
+-- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
+local function gcra_div(a, b)
+    local q = math.floor(a / b)
+    if q * b > a then
+        q = q - 1
+    elseif (q + 1) * b <= a then
+        q = q + 1
+    end
+    return q
+end
+
+local function gcra_ceil(a, b)
+    return gcra_div(a + b - 1, b)
+end
+
+local function gcra_check(keys, n, period_us, burst, now_us)
+    local t = gcra_ceil(period_us, n)
+    local tau = burst * t
+    local tat = tonumber(redis.call('GET', keys[1]) or '')
+    if tat == nil or tat < now_us then
+        tat = now_us
+    end
+
+    local allowed, wait = 1, tat - now_us
+    if wait > tau then
+        allowed = 0
+    else
+        tat = tat + t
+        wait = tat - now_us
+    end
+
+    -- wait: how far TAT is ahead of now after this decision; one more
+    -- request passes once it is at most tau.
+    local remaining, retry = 0, 0
+    if wait <= tau then
+        remaining = gcra_div(tau - wait, t) + 1
+    else
+        retry = gcra_ceil(wait - tau, 1000)
+    end
+
+    return {allowed, burst + 1, remaining, gcra_ceil(wait, 1000), retry}, tat
+end
+
+local function gcra_commit(keys, n, period_us, burst, now_us, tat)
+    redis.call('SET', keys[1], string.format('%d', tat),
+               'PX', gcra_ceil(tat - now_us, 1000))
+end
+
+-- [standalone]
+local gcra_a = {}
+for i = 1, 4 do
+    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
+    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
+        return redis.error_reply('ERR rate_limit: gcra: bad ARGV[' .. i .. ']')
+    end
+    gcra_a[i] = v
+end
+if gcra_a[1] == 0 then
+    local t = redis.call('TIME')
+    gcra_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local res, state = gcra_check(KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1])
+if res == nil then
+    return redis.error_reply(state)
+end
+if res[1] == 1 then
+    gcra_commit(KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1], state)
+end
+return res

@@ -1,0 +1,111 @@
+-- sliding_log.lua: an exact log of the requests admitted in the last
+-- period_us.
+--
+-- KEYS[1]   PREFIX:{ZONE:CLIENT}:sl, a sorted set: one member per admitted
+--           request, score its time (Unix µs), member "TIME-SEQ" where SEQ
+--           counts the members already at that µs, so two admissions in one
+--           µs are two members.
+-- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
+--           time from Redis TIME.  burst is unused.
+--
+-- A request at now is allowed iff fewer than n members have a score above
+-- now - period_us (an admission at t counts until t + period_us).  check()
+-- only counts (ZCOUNT) and never writes; commit trims the members that no
+-- longer count, then adds one, so the set never holds more than n.  A
+-- denied request writes nothing.
+--
+-- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
+--   limit          n
+--   remaining      n minus the admissions within the last period_us
+--   reset_after_ms until the newest admission leaves the period (ceil)
+--   retry_after_ms until enough of the oldest leave for one more (ceil,
+--                  >= 1), 0 iff remaining > 0
+-- Expiry: period_us after the newest admission.
+--
+-- The module bounds n by 1e6.  check() returns nil and a message on error.
+
+local function sl_ceil_ms(us)
+    local q = math.floor((us + 999) / 1000)
+    if q * 1000 < us then
+        q = q + 1
+    elseif (q - 1) * 1000 >= us then
+        q = q - 1
+    end
+    return q
+end
+
+local function sl_check(keys, n, period_us, burst, now_us)
+    local key = keys[1]
+    local since = '(' .. string.format('%d', now_us - period_us)
+    -- members above now count too, should the clock have gone back
+    local count = redis.call('ZCOUNT', key, since, '+inf')
+
+    local allowed = 0
+    if count < n then
+        allowed = 1
+    end
+    local counted = count + allowed
+
+    -- the newest admission after this decision (denied: count >= 1)
+    local newest = now_us - period_us
+    if allowed == 1 then
+        newest = now_us
+    end
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    if last[2] ~= nil and tonumber(last[2]) > newest then
+        newest = tonumber(last[2])
+    end
+
+    local remaining, retry = math.max(n - counted, 0), 0
+    if remaining == 0 then
+        -- one more passes when counted - n + 1 members have left: the
+        -- (counted - n)-th (from 0) oldest still counted must leave
+        local idx, at = counted - n, now_us
+        if idx < count then
+            local m = redis.call('ZRANGEBYSCORE', key, since, '+inf',
+                                 'WITHSCORES', 'LIMIT', idx, 1)
+            at = tonumber(m[2])
+        end
+        retry = sl_ceil_ms(at + period_us - now_us)
+    end
+
+    local seq = 0
+    if allowed == 1 then
+        seq = redis.call('ZCOUNT', key, now_us, now_us)
+    end
+
+    return {allowed, n, remaining,
+            sl_ceil_ms(newest + period_us - now_us), retry},
+           {seq, newest}
+end
+
+local function sl_commit(keys, n, period_us, burst, now_us, state)
+    local key, now = keys[1], string.format('%d', now_us)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf',
+               string.format('%d', now_us - period_us))
+    redis.call('ZADD', key, now, now .. '-' .. string.format('%d', state[1]))
+    redis.call('PEXPIRE', key, sl_ceil_ms(state[2] + period_us - now_us))
+end
+
+-- [standalone]
+local sl_a = {}
+for i = 1, 4 do
+    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
+    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
+        return redis.error_reply('ERR rate_limit: sliding_log: bad ARGV['
+                                 .. i .. ']')
+    end
+    sl_a[i] = v
+end
+if sl_a[1] == 0 then
+    local t = redis.call('TIME')
+    sl_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local res, state = sl_check(KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1])
+if res == nil then
+    return redis.error_reply(state)
+end
+if res[1] == 1 then
+    sl_commit(KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1], state)
+end
+return res

@@ -1,0 +1,123 @@
+-- token_bucket.lua: a bucket of C tokens refilled continuously at n tokens
+-- per period_us, one token per request.
+--
+-- KEYS[1]   PREFIX:{ZONE:CLIENT}:tb, a hash:
+--             tokens  tokens scaled by period_us (integer)
+--             ts      Unix µs at which tokens was exact
+--             p       the period_us the scale is for
+-- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
+--           time from Redis TIME.  burst is the capacity C (>= 1).
+--
+-- Units: a token is period_us scaled units, so the refill is exactly n
+-- scaled units per µs and nothing is lost to rounding, however often the
+-- bucket is read.  A fresh (missing) bucket is full: C * period_us.  A
+-- request is allowed iff the bucket holds at least one token; a denied
+-- request writes nothing.
+--
+-- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
+--   limit          C
+--   remaining      whole tokens left now
+--   reset_after_ms until the bucket is full again (ceil)
+--   retry_after_ms until a whole token is there (ceil, >= 1), 0 iff
+--                  remaining > 0
+-- Expiry: when the bucket would be full again, when a missing key means
+-- the same.
+--
+-- All values are integers below 2^53: the module bounds C * period_us by
+-- 2^52 and n by 1e9.  check() never writes; it returns nil and a message
+-- on error.
+
+-- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
+local function tb_div(a, b)
+    local q = math.floor(a / b)
+    if q * b > a then
+        q = q - 1
+    elseif (q + 1) * b <= a then
+        q = q + 1
+    end
+    return q
+end
+
+local function tb_ceil(a, b)
+    return tb_div(a + b - 1, b)
+end
+
+local function tb_check(keys, n, period_us, burst, now_us)
+    if burst < 1 then
+        return nil, 'ERR rate_limit: token_bucket: capacity must be >= 1'
+    end
+
+    local full = burst * period_us
+    local h = redis.call('HMGET', keys[1], 'tokens', 'ts', 'p')
+    local s, ts, p = tonumber(h[1] or ''), tonumber(h[2] or ''),
+                     tonumber(h[3] or '')
+
+    if s == nil or ts == nil or p == nil or s < 0 or p < 1 then
+        -- missing (or not ours): a full bucket
+        s, ts = full, now_us
+    else
+        if p ~= period_us then
+            -- the rate changed: keep the whole tokens
+            s = math.min(tb_div(s, p), burst) * period_us
+        end
+        if s > full then
+            s = full
+        end
+        if now_us > ts then
+            -- refill; elapsed * n stays small because it is compared first
+            local elapsed = now_us - ts
+            if elapsed >= tb_ceil(full - s, n) then
+                s = full
+            else
+                s = s + elapsed * n
+            end
+            ts = now_us
+        end
+        -- else the clock went back: s is exact as of ts, keep ts
+    end
+
+    local allowed = 0
+    if s >= period_us then
+        allowed = 1
+        s = s - period_us
+    end
+
+    local remaining, retry = tb_div(s, period_us), 0
+    if remaining == 0 then
+        retry = tb_ceil(ts - now_us + tb_ceil(period_us - s, n), 1000)
+    end
+    local full_at = ts + tb_ceil(full - s, n)
+
+    return {allowed, burst, remaining, tb_ceil(full_at - now_us, 1000),
+            retry}, {s, ts, full_at}
+end
+
+local function tb_commit(keys, n, period_us, burst, now_us, state)
+    redis.call('HSET', keys[1], 'tokens', string.format('%d', state[1]),
+               'ts', string.format('%d', state[2]),
+               'p', string.format('%d', period_us))
+    redis.call('PEXPIRE', keys[1], tb_ceil(state[3] - now_us, 1000))
+end
+
+-- [standalone]
+local tb_a = {}
+for i = 1, 4 do
+    local v, min = tonumber(ARGV[i]), (i == 1) and 0 or 1
+    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
+        return redis.error_reply('ERR rate_limit: token_bucket: bad ARGV['
+                                 .. i .. ']')
+    end
+    tb_a[i] = v
+end
+if tb_a[1] == 0 then
+    local t = redis.call('TIME')
+    tb_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local res, state = tb_check(KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1])
+if res == nil then
+    return redis.error_reply(state)
+end
+if res[1] == 1 then
+    tb_commit(KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1], state)
+end
+return res
