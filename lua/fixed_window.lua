@@ -23,7 +23,12 @@
 -- Expiry: the end of its window, set once by the command that creates the
 -- counter (SET ... PX), never refreshed: INCR keeps it.
 --
--- check() never writes; it returns nil and a message on error.
+-- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
+-- reply and the state commit(keys, n, period_us, burst, now_us, state)
+-- writes, or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says
+-- whether this zone would have admitted it.
 
 -- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
 local function fw_div(a, b)
@@ -48,7 +53,7 @@ local function fw_key(keys, w)
     return nil
 end
 
-local function fw_check(keys, n, period_us, burst, now_us)
+local function fw_check(keys, n, period_us, burst, now_us, peek)
     local w = fw_div(now_us, period_us)
     local key = fw_key(keys, w)
     if key == nil then
@@ -60,7 +65,9 @@ local function fw_check(keys, n, period_us, burst, now_us)
     local allowed = 0
     if count < n then
         allowed = 1
-        count = count + 1
+        if not peek then
+            count = count + 1
+        end
     end
 
     local remaining = math.max(n - count, 0)
@@ -68,6 +75,9 @@ local function fw_check(keys, n, period_us, burst, now_us)
     local retry = 0
     if remaining == 0 then
         retry = left
+    end
+    if count == 0 then
+        left = 0
     end
 
     return {allowed, n, remaining, left, retry},

@@ -21,7 +21,14 @@
 -- when a missing key means the same as the stored one.
 --
 -- All values are integers below 2^53: the module bounds (burst + 1) * T by
--- 1e15 µs.  check() never writes; it returns nil and a message on error.
+-- 1e15 µs.
+--
+-- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
+-- reply and the state commit(keys, n, period_us, burst, now_us, state)
+-- writes, or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says
+-- whether this zone would have admitted it.
 
 -- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
 local function gcra_div(a, b)
@@ -38,7 +45,7 @@ local function gcra_ceil(a, b)
     return gcra_div(a + b - 1, b)
 end
 
-local function gcra_check(keys, n, period_us, burst, now_us)
+local function gcra_check(keys, n, period_us, burst, now_us, peek)
     local t = gcra_ceil(period_us, n)
     local tau = burst * t
     local tat = tonumber(redis.call('GET', keys[1]) or '')
@@ -49,7 +56,7 @@ local function gcra_check(keys, n, period_us, burst, now_us)
     local allowed, wait = 1, tat - now_us
     if wait > tau then
         allowed = 0
-    else
+    elseif not peek then
         tat = tat + t
         wait = tat - now_us
     end

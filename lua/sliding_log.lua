@@ -22,7 +22,14 @@
 --                  >= 1), 0 iff remaining > 0
 -- Expiry: period_us after the newest admission.
 --
--- The module bounds n by 1e6.  check() returns nil and a message on error.
+-- The module bounds n by 1e6.
+--
+-- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
+-- reply and the state commit(keys, n, period_us, burst, now_us, state)
+-- writes, or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says
+-- whether this zone would have admitted it.
 
 local function sl_ceil_ms(us)
     local q = math.floor((us + 999) / 1000)
@@ -34,21 +41,24 @@ local function sl_ceil_ms(us)
     return q
 end
 
-local function sl_check(keys, n, period_us, burst, now_us)
+local function sl_check(keys, n, period_us, burst, now_us, peek)
     local key = keys[1]
     local since = '(' .. string.format('%d', now_us - period_us)
     -- members above now count too, should the clock have gone back
     local count = redis.call('ZCOUNT', key, since, '+inf')
 
     local allowed = 0
+    local counted = count
     if count < n then
         allowed = 1
+        if not peek then
+            counted = count + 1
+        end
     end
-    local counted = count + allowed
 
     -- the newest admission after this decision (denied: count >= 1)
     local newest = now_us - period_us
-    if allowed == 1 then
+    if counted > count then
         newest = now_us
     end
     local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -70,7 +80,7 @@ local function sl_check(keys, n, period_us, burst, now_us)
     end
 
     local seq = 0
-    if allowed == 1 then
+    if counted > count then
         seq = redis.call('ZCOUNT', key, now_us, now_us)
     end
 

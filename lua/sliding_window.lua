@@ -26,7 +26,14 @@
 -- the end of the next window, set once when the counter is created.
 --
 -- All values are integers below 2^53: the module bounds n * period_us by
--- 2^52.  check() never writes; it returns nil and a message on error.
+-- 2^52.
+--
+-- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
+-- reply and the state commit(keys, n, period_us, burst, now_us, state)
+-- writes, or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says
+-- whether this zone would have admitted it.
 
 -- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
 local function sw_div(a, b)
@@ -52,7 +59,7 @@ local function sw_key(keys, w)
                 .. string.format('%d', w) .. ' is not among the keys'
 end
 
-local function sw_check(keys, n, period_us, burst, now_us)
+local function sw_check(keys, n, period_us, burst, now_us, peek)
     local p = period_us
     local w = sw_div(now_us, p)
     local e = now_us - w * p
@@ -74,7 +81,9 @@ local function sw_check(keys, n, period_us, burst, now_us)
     local allowed = 0
     if weighted + (curr + 1) * p <= n * p then
         allowed = 1
-        curr = curr + 1
+        if not peek then
+            curr = curr + 1
+        end
     end
 
     -- k more pass now iff weighted + (curr + k) * p <= n * p

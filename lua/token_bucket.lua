@@ -24,8 +24,14 @@
 -- the same.
 --
 -- All values are integers below 2^53: the module bounds C * period_us by
--- 2^52 and n by 1e9.  check() never writes; it returns nil and a message
--- on error.
+-- 2^52 and n by 1e9.
+--
+-- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
+-- reply and the state commit(keys, n, period_us, burst, now_us, state)
+-- writes, or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says
+-- whether this zone would have admitted it.
 
 -- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
 local function tb_div(a, b)
@@ -42,7 +48,7 @@ local function tb_ceil(a, b)
     return tb_div(a + b - 1, b)
 end
 
-local function tb_check(keys, n, period_us, burst, now_us)
+local function tb_check(keys, n, period_us, burst, now_us, peek)
     if burst < 1 then
         return nil, 'ERR rate_limit: token_bucket: capacity must be >= 1'
     end
@@ -79,7 +85,9 @@ local function tb_check(keys, n, period_us, burst, now_us)
     local allowed = 0
     if s >= period_us then
         allowed = 1
-        s = s - period_us
+        if not peek then
+            s = s - period_us
+        end
     end
 
     local remaining, retry = tb_div(s, period_us), 0
