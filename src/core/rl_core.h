@@ -22,6 +22,17 @@ extern "C" {
 #endif
 
 
+/*
+ * The C++ definitions are noexcept (they catch everything), and C++
+ * callers see it; to C this is nothing.
+ */
+#ifdef __cplusplus
+#define RL_CORE_NOEXCEPT  noexcept
+#else
+#define RL_CORE_NOEXCEPT
+#endif
+
+
 typedef enum {
     RL_CORE_OK = 0,
     RL_CORE_EINVAL,             /* malformed input; err says what */
@@ -70,14 +81,15 @@ typedef struct {
  * RL_CORE_ERANGE when N is 0 or too large for any algorithm.
  */
 rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
-    uint64_t *count, uint64_t *period_s);
+    uint64_t *count, uint64_t *period_s) RL_CORE_NOEXCEPT;
 
 /* "gcra", "token_bucket", "fixed_window", "sliding_window", "sliding_log". */
 rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
-    rl_core_algorithm_e *algorithm);
+    rl_core_algorithm_e *algorithm) RL_CORE_NOEXCEPT;
 
 /* The name as spelled in configuration; a static string. */
-const char *rl_core_algorithm_name(rl_core_algorithm_e algorithm);
+const char *rl_core_algorithm_name(rl_core_algorithm_e algorithm)
+    RL_CORE_NOEXCEPT;
 
 /*
  * Validates a whole limit and fills the default burst (gcra: 0,
@@ -88,13 +100,13 @@ const char *rl_core_algorithm_name(rl_core_algorithm_e algorithm);
  * RL_CORE_ERANGE.
  */
 rl_core_status_e rl_core_check_limit(rl_core_limit_t *limit, char *err,
-    size_t errlen);
+    size_t errlen) RL_CORE_NOEXCEPT;
 
 /* 1 if 1-64 bytes of A-Za-z0-9_- , else 0. */
-int rl_core_valid_zone_name(const char *s, size_t len);
+int rl_core_valid_zone_name(const char *s, size_t len) RL_CORE_NOEXCEPT;
 
 /* 1 if 1-64 bytes with no '{', '}', NUL, space or control byte, else 0. */
-int rl_core_valid_prefix(const char *s, size_t len);
+int rl_core_valid_prefix(const char *s, size_t len) RL_CORE_NOEXCEPT;
 
 
 /*
@@ -119,17 +131,18 @@ typedef struct {
  * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
  */
 void rl_core_client_key(const char *key, size_t len,
-    char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len);
+    char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)
+    RL_CORE_NOEXCEPT;
 
 /* How many KEYS the zone passes (gcra 1 ... sliding_window 4). */
-size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm);
+size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm) RL_CORE_NOEXCEPT;
 
 /*
  * Sizes the script command for these zones: *argc arguments and *bytes of
  * string space for rl_core_command_build().  RL_CORE_EINVAL when n is 0.
  */
 rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
-    size_t n, size_t *argc, size_t *bytes);
+    size_t n, size_t *argc, size_t *bytes) RL_CORE_NOEXCEPT;
 
 /*
  * Builds the command
@@ -146,15 +159,16 @@ rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
  */
 rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
     size_t n, uint64_t now_ms, const char **argv, size_t *argvlen,
-    char *buf, size_t bytes);
+    char *buf, size_t bytes) RL_CORE_NOEXCEPT;
 
 
 /* The embedded multi-zone script and its SHA-1 (40 lowercase hex). */
-const char *rl_core_script(size_t *len);
-const char *rl_core_script_sha1(void);
+const char *rl_core_script(size_t *len) RL_CORE_NOEXCEPT;
+const char *rl_core_script_sha1(void) RL_CORE_NOEXCEPT;
 
 /* SHA-1 of data in 40 lowercase hex digits and a NUL. */
-void rl_core_sha1_hex(const void *data, size_t len, char out[41]);
+void rl_core_sha1_hex(const void *data, size_t len, char out[41])
+    RL_CORE_NOEXCEPT;
 
 
 /* One zone's answer: DESIGN.md's five integers. */
@@ -174,7 +188,7 @@ typedef struct {
  * mismatch (out is then undefined).
  */
 rl_core_status_e rl_core_decode_reply(const int64_t *values, size_t n,
-    size_t nzones, rl_core_zone_result_t *out);
+    size_t nzones, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
 
 
 typedef enum {
@@ -186,7 +200,8 @@ typedef enum {
 } rl_core_redis_error_e;
 
 /* Classifies an error reply by its first word. */
-rl_core_redis_error_e rl_core_classify_error(const char *msg, size_t len);
+rl_core_redis_error_e rl_core_classify_error(const char *msg, size_t len)
+    RL_CORE_NOEXCEPT;
 
 
 /*
@@ -202,10 +217,11 @@ typedef struct {
 } rl_core_verdict_t;
 
 rl_core_status_e rl_core_verdict(const rl_core_zone_result_t *results,
-    const unsigned char *answered, size_t n, rl_core_verdict_t *verdict);
+    const unsigned char *answered, size_t n, rl_core_verdict_t *verdict)
+    RL_CORE_NOEXCEPT;
 
 /* ceil(ms / 1000) for ms >= 0. */
-int64_t rl_core_ceil_seconds(int64_t ms);
+int64_t rl_core_ceil_seconds(int64_t ms) RL_CORE_NOEXCEPT;
 
 
 /* One zone as the response fields show it. */
@@ -230,16 +246,16 @@ typedef struct {
  * of name_len + RL_CORE_FIELD_ITEM_MAX).
  */
 size_t rl_core_format_policy(char *buf, size_t cap,
-    const rl_core_field_zone_t *zones, size_t n);
+    const rl_core_field_zone_t *zones, size_t n) RL_CORE_NOEXCEPT;
 size_t rl_core_format_ratelimit(char *buf, size_t cap,
-    const rl_core_field_zone_t *zones, size_t n);
+    const rl_core_field_zone_t *zones, size_t n) RL_CORE_NOEXCEPT;
 
 
 /*
  * Reconnect delay after the attempt-th consecutive failure: 0 for the
  * first (retry at once), then 100 ms doubling up to a 2000 ms cap.
  */
-uint64_t rl_core_backoff_ms(unsigned attempt);
+uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
 
 
 /*
@@ -249,8 +265,8 @@ uint64_t rl_core_backoff_ms(unsigned attempt);
 typedef struct rl_core_cache_s  rl_core_cache_t;
 
 /* NULL when capacity is 0 or memory is short. */
-rl_core_cache_t *rl_core_cache_create(size_t capacity);
-void rl_core_cache_destroy(rl_core_cache_t *cache);
+rl_core_cache_t *rl_core_cache_create(size_t capacity) RL_CORE_NOEXCEPT;
+void rl_core_cache_destroy(rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 /*
  * Remembers that key (the client key as given, any bytes) is rejected
@@ -260,7 +276,7 @@ void rl_core_cache_destroy(rl_core_cache_t *cache);
  */
 rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
     const char *key, size_t len, uint64_t sent_ms, uint64_t until_ms,
-    const rl_core_zone_result_t *result);
+    const rl_core_zone_result_t *result) RL_CORE_NOEXCEPT;
 
 /*
  * 1 when key is rejected at now_ms: *out is the answer counted from the
@@ -269,9 +285,9 @@ rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
  * 0 when absent or expired (an expired entry is dropped).
  */
 int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
-    size_t len, uint64_t now_ms, rl_core_zone_result_t *out);
+    size_t len, uint64_t now_ms, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
 
-size_t rl_core_cache_size(const rl_core_cache_t *cache);
+size_t rl_core_cache_size(const rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 
 #ifdef __cplusplus

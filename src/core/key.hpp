@@ -1,0 +1,45 @@
+#pragma once
+
+// Redis keys: PREFIX:{ZONE:CLIENT}:TAG[:WINDOW].
+//
+// The braces are the Redis Cluster hash tag, never empty, so all keys of
+// one zone's decision share a slot.
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "rl_core.h"
+
+namespace rl {
+
+// The client key as it appears in Redis keys.  Kept as is when at most
+// RL_CORE_CLIENT_KEY_MAX bytes and not starting with '#'; otherwise "#"
+// and its SHA-1 in lowercase hex, written into hashed.  Hashing the keys
+// that begin with '#' too is what makes a hashed key unable to equal a
+// genuine one: no client can pick a short key that lands in the state of
+// a long key it does not know.
+std::string_view clientKey(std::string_view key,
+    char (&hashed)[RL_CORE_HASHED_KEY_LEN]) noexcept;
+
+// The length clientKey() will return, without hashing.
+std::size_t clientKeyLength(std::string_view key) noexcept;
+
+struct KeyParts {
+    std::string_view prefix;
+    std::string_view zone;
+    std::string_view client;    // already through clientKey()
+    std::string_view tag;
+
+    // Bytes of PREFIX:{ZONE:CLIENT}:TAG.
+    std::size_t baseLength() const noexcept;
+    // Writes PREFIX:{ZONE:CLIENT}:TAG at p (no NUL); returns the end.
+    char *writeBase(char *p) const noexcept;
+};
+
+// The number of the fixed window (aligned to the Unix epoch) holding
+// nowMs: floor(nowMs / (periodS * 1000)).
+std::int64_t windowNumber(std::uint64_t nowMs, std::uint64_t periodS)
+    noexcept;
+
+}  // namespace rl
