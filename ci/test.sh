@@ -1,0 +1,100 @@
+#!/bin/sh
+# The test run behind `make test`: private redis-servers on free loopback
+# ports, the cmocka unit tests, then every Test::Nginx suite under prove.
+# Whatever it starts it stops by pid, also when a test fails or the run is
+# interrupted.
+
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+build=${BUILD:-build}
+run=$(mktemp -d "${TMPDIR:-/tmp}/rl-test.XXXXXX")
+pids=
+
+cleanup() {
+    for pid in $pids; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in $pids; do
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    done
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+free_port() {
+    perl -MIO::Socket::INET -e \
+        'print IO::Socket::INET->new(Listen => 1,
+             LocalAddr => "127.0.0.1:0")->sockport'
+}
+
+# start_redis NAME PORT [ARGS...]: a redis-server with no persistence and
+# none of the system's configuration, DEBUG allowed (tests pause it).
+start_redis() {
+    name=$1 port=$2
+    shift 2
+    redis-server --bind 127.0.0.1 --port "$port" --save '' \
+        --appendonly no --dir "$run" --daemonize no \
+        --enable-debug-command local \
+        --logfile "$run/$name.log" "$@" &
+    pids="$pids $!"
+    i=0
+    until redis-cli -h 127.0.0.1 -p "$port" ${REDISCLI_AUTH:+-a "$REDISCLI_AUTH"} \
+            ping 2>/dev/null | grep -q PONG; do
+        i=$((i + 1))
+        if [ $i -gt 100 ]; then
+            echo "test: redis-server $name did not start" >&2
+            cat "$run/$name.log" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+TEST_NGINX_REDIS_PORT=$(free_port)
+TEST_NGINX_REDIS_SOCKET=$run/redis.sock
+start_redis main "$TEST_NGINX_REDIS_PORT" \
+    --unixsocket "$TEST_NGINX_REDIS_SOCKET" --unixsocketperm 700
+
+# A second server whose default user has a password (AUTH tests).
+TEST_NGINX_REDIS_AUTH_PORT=$(free_port)
+TEST_NGINX_REDIS_PASSWORD=rl-test-secret
+REDISCLI_AUTH=$TEST_NGINX_REDIS_PASSWORD \
+    start_redis auth "$TEST_NGINX_REDIS_AUTH_PORT" \
+        --requirepass "$TEST_NGINX_REDIS_PASSWORD"
+
+TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-$(free_port)}
+TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$top/$build/ngx_http_rate_limit_module.so}
+TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
+TEST_NGINX_REDIS_CLI=$(command -v redis-cli)
+export TEST_NGINX_REDIS_PORT TEST_NGINX_REDIS_SOCKET \
+    TEST_NGINX_REDIS_AUTH_PORT TEST_NGINX_REDIS_PASSWORD \
+    TEST_NGINX_SERVER_PORT TEST_NGINX_LOAD_MODULES TEST_NGINX_BINARY \
+    TEST_NGINX_REDIS_CLI
+
+status=0
+
+echo "== unit tests"
+sh ci/run-unit.sh "$build"/unit/test_* || status=1
+
+# The upstream Test::Nginx when it is installed, else ours in t/lib.
+# Our helper modules (Test::RateLimit::*) live in t/lib too, so the
+# upstream's directory must come first on @INC.
+if upstream=$(perl -MTest::Nginx::Socket -e \
+        'my $f = $INC{"Test/Nginx/Socket.pm"};
+         $f =~ s{/Test/Nginx/Socket\.pm$}{}; print $f' 2>/dev/null); then
+    echo "== Test::Nginx: upstream, from $upstream"
+    inc="-I $upstream -I t/lib"
+else
+    echo "== Test::Nginx: ours, t/lib"
+    inc="-I t/lib"
+fi
+
+echo "== Test::Nginx suites"
+# shellcheck disable=SC2086
+prove $inc ${PROVE_FLAGS:-} ${TEST_FILES:-t/*.t t/runner/*.t} || status=1
+
+exit $status

@@ -1,0 +1,740 @@
+
+/*
+ * ngx_http_rate_limit_module: directives and configuration merge.
+ *
+ * Everything a user can get wrong is found here, when the configuration is
+ * loaded, and reported with the file and line: nothing is checked for the
+ * first time at request time.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_rate_limit_module.h"
+
+
+#define NGX_HTTP_RATE_LIMIT_DEFAULT_PORT     6379
+#define NGX_HTTP_RATE_LIMIT_DEFAULT_CACHE    10000
+#define NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS  64
+
+
+static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_str_t *value);
+static char *ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *value);
+static char *ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_http_rate_limit_zone_t *ngx_http_rate_limit_find_zone(
+    ngx_conf_t *cf, ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name);
+static char *ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post,
+    void *data);
+static ngx_int_t ngx_http_rate_limit_param(ngx_str_t *value, char *name,
+    ngx_str_t *out);
+
+
+static ngx_conf_post_handler_pt  ngx_http_rate_limit_status_post =
+    ngx_http_rate_limit_check_status;
+
+
+static ngx_conf_enum_t  ngx_http_rate_limit_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+ngx_command_t  ngx_http_rate_limit_commands[] = {
+
+    { ngx_string("rate_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_rate_limit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("rate_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_rate_limit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("rate_limit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_loc_conf_t, status),
+      &ngx_http_rate_limit_status_post },
+
+    { ngx_string("rate_limit_fail_open"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_loc_conf_t, fail_open),
+      NULL },
+
+    { ngx_string("rate_limit_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("rate_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_loc_conf_t, headers),
+      NULL },
+
+    { ngx_string("rate_limit_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_loc_conf_t, log_level),
+      &ngx_http_rate_limit_log_levels },
+
+      ngx_null_command
+};
+
+
+void *
+ngx_http_rate_limit_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_rate_limit_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rmcf->redis = NULL;
+     *     rmcf->used_file = NULL;
+     *     rmcf->used_line = 0;
+     */
+
+    if (ngx_array_init(&rmcf->zones, cf->pool, 4,
+                       sizeof(ngx_http_rate_limit_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return rmcf;
+}
+
+
+char *
+ngx_http_rate_limit_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_rate_limit_main_conf_t *rmcf = conf;
+
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_zone_t **zones;
+
+    /* zones may be used before their rate_limit_zone line: check now */
+
+    zones = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zones[i]->key == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown rate_limit zone \"%V\" in %s:%ui",
+                          &zones[i]->name, zones[i]->used_file,
+                          zones[i]->used_line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (rmcf->used_file != NULL && rmcf->redis == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"rate_limit\" requires \"rate_limit_redis\" "
+                      "in %s:%ui", rmcf->used_file, rmcf->used_line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+void *
+ngx_http_rate_limit_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_rate_limit_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_rate_limit_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->rules = NGX_CONF_UNSET_PTR;
+    conf->status = NGX_CONF_UNSET_UINT;
+    conf->fail_open = NGX_CONF_UNSET;
+    conf->dry_run = NGX_CONF_UNSET;
+    conf->headers = NGX_CONF_UNSET;
+    conf->log_level = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+char *
+ngx_http_rate_limit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_rate_limit_loc_conf_t *prev = parent;
+    ngx_http_rate_limit_loc_conf_t *conf = child;
+
+    /* a level with no rate_limit inherits the list; "off" is a NULL list */
+    ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+
+    ngx_conf_merge_uint_value(conf->status, prev->status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_value(conf->fail_open, prev->fail_open, 1);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_value(conf->headers, prev->headers, 1);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_rate_limit_main_conf_t *rmcf = conf;
+
+    char                              *rv;
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i;
+    ngx_http_rate_limit_redis_conf_t  *rcf;
+
+    if (rmcf->redis != NULL) {
+        return "is duplicate";
+    }
+
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_rate_limit_redis_conf_t));
+    if (rcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rcf->db = -1;
+    rcf->connect_timeout = 1000;
+    rcf->timeout = 100;
+    rcf->connections = 1;
+
+    value = cf->args->elts;
+
+    rv = ngx_http_rate_limit_redis_address(cf, rcf, &value[1]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_rate_limit_param(&value[i], "db=", &s) == NGX_OK) {
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid db \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->db = n;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "username=", &s) == NGX_OK) {
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty username in \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->username = s;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "password=", &s) == NGX_OK) {
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty password in \"password=\"");
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->password = s;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "connect_timeout=", &s)
+            == NGX_OK)
+        {
+            rcf->connect_timeout = ngx_parse_time(&s, 0);
+            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rcf->connect_timeout == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid connect_timeout \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "timeout=", &s) == NGX_OK) {
+            rcf->timeout = ngx_parse_time(&s, 0);
+            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid timeout \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "connections=", &s)
+            == NGX_OK)
+        {
+            n = ngx_atoi(s.data, s.len);
+            if (n < 1 || n > NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid connections \"%V\", "
+                                   "must be between 1 and %d", &value[i],
+                                   NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->connections = n;
+            continue;
+        }
+
+        /* never echo a password back: name the parameter only */
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->redis = rcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The address is resolved here, once, by the master: a worker must never
+ * wait for a DNS answer, and hiredis would resolve a host name with a
+ * blocking getaddrinfo().  hiredis gets the numeric form.
+ */
+
+static char *
+ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_url_t   u;
+
+    rcf->name = *value;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *value;
+    u.default_port = NGX_HTTP_RATE_LIMIT_DEFAULT_PORT;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in redis address \"%V\"", u.err, value);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no address for redis \"%V\"", value);
+        return NGX_CONF_ERROR;
+    }
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+
+    if (u.addrs[0].sockaddr->sa_family == AF_UNIX) {
+        p = ngx_pnalloc(cf->pool, u.host.len + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, u.host.data, u.host.len);
+        p[u.host.len] = '\0';
+
+        rcf->unix_path.data = p;
+        rcf->unix_path.len = u.host.len;
+
+        return NGX_CONF_OK;
+    }
+
+#endif
+
+    p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                  p, NGX_SOCKADDR_STRLEN, 0);
+    p[rcf->host.len] = '\0';
+    rcf->host.data = p;
+    rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_rate_limit_main_conf_t *rmcf = conf;
+
+    char                        *rv, err[256];
+    ngx_str_t                   *value;
+    ngx_uint_t                   i;
+    rl_core_status_e             rc;
+    ngx_http_rate_limit_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    if (!rl_core_valid_zone_name((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone name \"%V\", must be 1-%d of "
+                           "\"A-Za-z0-9_-\"", &value[1],
+                           RL_CORE_ZONE_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_http_rate_limit_find_zone(cf, rmcf, &value[1]);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->key != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&zone->prefix, "rl");
+    zone->cache = NGX_HTTP_RATE_LIMIT_DEFAULT_CACHE;
+    zone->limit.algorithm = RL_CORE_ALG_GCRA;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        rv = ngx_http_rate_limit_zone_param(cf, zone, &value[i]);
+        if (rv != NGX_CONF_OK) {
+            zone->key = NULL;
+            return rv;
+        }
+    }
+
+    if (zone->key == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" must have \"key\" parameter",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->limit.count == 0) {
+        zone->key = NULL;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" must have \"rate\" parameter",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rc = rl_core_check_limit(&zone->limit, err, sizeof(err));
+    if (rc != RL_CORE_OK) {
+        zone->key = NULL;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *value)
+{
+    ngx_int_t                          n;
+    ngx_str_t                          s;
+    rl_core_status_e                   rc;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (ngx_http_rate_limit_param(value, "key=", &s) == NGX_OK) {
+
+        zone->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (zone->key == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &s;
+        ccv.complex_value = zone->key;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "rate=", &s) == NGX_OK) {
+        rc = rl_core_parse_rate((char *) s.data, s.len, &zone->limit.count,
+                                &zone->limit.period_s);
+
+        if (rc == RL_CORE_ERANGE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "rate \"%V\" is out of range: N must be "
+                               "between 1 and 1000000000", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc != RL_CORE_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid rate \"%V\", must be like "
+                               "\"10r/s\", \"r/m\", \"r/h\" or \"r/d\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "burst=", &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid burst value \"%V\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->limit.burst = n;
+        zone->limit.burst_set = 1;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "algorithm=", &s) == NGX_OK) {
+        if (rl_core_parse_algorithm((char *) s.data, s.len,
+                                    &zone->limit.algorithm)
+            != RL_CORE_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown algorithm \"%V\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "prefix=", &s) == NGX_OK) {
+        if (!rl_core_valid_prefix((char *) s.data, s.len)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid prefix \"%V\", must be 1-%d bytes "
+                               "without \"{\", \"}\", spaces or control "
+                               "characters", &s, RL_CORE_PREFIX_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->prefix = s;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "cache=", &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid cache size \"%V\"", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->cache = n;
+
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", value);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_rate_limit_loc_conf_t *rlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_rate_limit_zone_t        *zone, **zones, **z;
+    ngx_http_rate_limit_main_conf_t   *rmcf;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (rlcf->rules != NGX_CONF_UNSET_PTR) {
+            return rlcf->rules == NULL ? "is duplicate"
+                                       : "\"off\" cannot be combined with "
+                                         "zones at one level";
+        }
+
+        rlcf->rules = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (rlcf->rules == NULL) {
+        return "\"off\" cannot be combined with zones at one level";
+    }
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_rate_limit_module);
+
+    if (!rl_core_valid_zone_name((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_http_rate_limit_find_zone(cf, rmcf, &value[1]);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->used_file == NULL) {
+        rmcf->used_file = cf->conf_file->file.name.data;
+        rmcf->used_line = cf->conf_file->line;
+    }
+
+    if (rlcf->rules == NGX_CONF_UNSET_PTR) {
+        rlcf->rules = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_rate_limit_zone_t *));
+        if (rlcf->rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    zones = rlcf->rules->elts;
+
+    for (i = 0; i < rlcf->rules->nelts; i++) {
+        if (zones[i] == zone) {
+            return "is duplicate";
+        }
+    }
+
+    z = ngx_array_push(rlcf->rules);
+    if (z == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *z = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/* Finds zone NAME, or adds it undefined, remembering where it was used. */
+
+static ngx_http_rate_limit_zone_t *
+ngx_http_rate_limit_find_zone(ngx_conf_t *cf,
+    ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name)
+{
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_zone_t  *zone, **zones, **z;
+
+    zones = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zones[i]->name.len == name->len
+            && ngx_strncmp(zones[i]->name.data, name->data, name->len) == 0)
+        {
+            return zones[i];
+        }
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_rate_limit_zone_t));
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->name = *name;
+    zone->index = rmcf->zones.nelts;
+    zone->used_file = cf->conf_file->file.name.data;
+    zone->used_line = cf->conf_file->line;
+
+    z = ngx_array_push(&rmcf->zones);
+    if (z == NULL) {
+        return NULL;
+    }
+
+    *z = zone;
+
+    return zone;
+}
+
+
+static char *
+ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t  *np = data;
+
+    /*
+     * 401 and 403 mean "try the next access module" under "satisfy any":
+     * a rejection must always end the request.
+     */
+
+    if (*np < 400 || *np > 599 || *np == 401 || *np == 403) {
+        return "must be between 400 and 599, except 401 and 403";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* If value is "name..." sets out to what follows name. */
+
+static ngx_int_t
+ngx_http_rate_limit_param(ngx_str_t *value, char *name, ngx_str_t *out)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (value->len < len || ngx_strncmp(value->data, name, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    out->data = value->data + len;
+    out->len = value->len - len;
+
+    return NGX_OK;
+}

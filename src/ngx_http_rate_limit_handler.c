@@ -1,0 +1,751 @@
+
+/*
+ * ngx_http_rate_limit_module: the access phase handler.
+ *
+ * A request's zones are decided together by one script call.  While it
+ * waits the handler returns NGX_AGAIN and takes no reference on the
+ * request: ngx_http_test_reading notices a client that leaves, and the
+ * request pool's cleanup detaches the pending command, whose late reply is
+ * then dropped.  The reply, an error or the wait timer stores the outcome
+ * and reruns the phases; the handler then returns the verdict, so NGINX's
+ * access checker is the only one to finalize the request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_rate_limit_module.h"
+#include "ngx_http_rate_limit_redis.h"
+
+
+/* the op and, after it, everything it points to: one allocation */
+typedef struct {
+    ngx_http_rate_limit_op_t    op;
+    ngx_uint_t                  nzones;
+    int64_t                    *values;     /* the reply's integers */
+} ngx_http_rate_limit_request_op_t;
+
+
+typedef struct {
+    ngx_cycle_t                *cycle;
+    ngx_uint_t                  ncaches;
+    rl_core_cache_t           **caches;     /* by zone index, NULL: off */
+} ngx_http_rate_limit_worker_t;
+
+
+static ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_create_ctx(
+    ngx_http_request_t *r, ngx_http_rate_limit_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static ngx_int_t ngx_http_rate_limit_send(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_on_reply(ngx_http_rate_limit_op_t *op,
+    redisReply *reply);
+static ngx_int_t ngx_http_rate_limit_read_reply(
+    ngx_http_rate_limit_ctx_t *ctx, ngx_http_rate_limit_request_op_t *rop,
+    redisReply *reply);
+static void ngx_http_rate_limit_wait_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error);
+static void ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx);
+static ngx_int_t ngx_http_rate_limit_verdict(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_cleanup(void *data);
+static uint64_t ngx_http_rate_limit_wall_msec(void);
+
+
+static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
+
+
+ngx_int_t
+ngx_http_rate_limit_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_http_rate_limit_ctx_t        *ctx;
+    ngx_http_rate_limit_loc_conf_t   *rlcf;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    /* subrequests are never limited */
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_rate_limit_get_ctx(r);
+
+    if (ctx != NULL) {
+
+        if (ctx->pending) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->resumed) {
+            ctx->resumed = 0;
+            return ngx_http_rate_limit_verdict(r, ctx);
+        }
+
+        /* decided before an internal redirect: once per request */
+
+        return NGX_DECLINED;
+    }
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_rate_limit_module);
+
+    if (rlcf->rules == NULL || rlcf->rules->nelts == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_rate_limit_worker.cycle != ngx_cycle) {
+        /* a single process reloaded its configuration */
+        ngx_http_rate_limit_exit_worker((ngx_cycle_t *) ngx_cycle);
+
+        if (ngx_http_rate_limit_init_worker((ngx_cycle_t *) ngx_cycle)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ctx = ngx_http_rate_limit_create_ctx(r, rlcf);
+
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx == (void *) -1) {
+        /* every key is empty: no zone applies, no decision */
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_rate_limit_from_cache(r, ctx) == NGX_OK) {
+        return ngx_http_rate_limit_verdict(r, ctx);
+    }
+
+    rc = ngx_http_rate_limit_send(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* the link is down between attempts: the fail policy, at once */
+        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_DOWN,
+                                      r->connection->log,
+                                      "rate_limit: redis is not connected");
+        ngx_http_rate_limit_decide(r, ctx, 1);
+        return ngx_http_rate_limit_verdict(r, ctx);
+    }
+
+    /* rc == NGX_OK: wait */
+
+    ctx->pending = 1;
+
+    ctx->wait.handler = ngx_http_rate_limit_wait_handler;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_rate_limit_module);
+
+    ngx_add_timer(&ctx->wait, rmcf->redis->timeout);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The main request's decision.  r->ctx is zeroed by an internal redirect,
+ * but the pool cleanup that owns the decision stays: find it there, as the
+ * realip module does.
+ */
+
+ngx_http_rate_limit_ctx_t *
+ngx_http_rate_limit_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_rate_limit_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_rate_limit_module);
+
+    if (ctx == NULL && (r->internal || r->filter_finalize)) {
+        for (cln = r->pool->cleanup; cln; cln = cln->next) {
+            if (cln->handler == ngx_http_rate_limit_cleanup) {
+                ctx = cln->data;
+                ngx_http_set_ctx(r, ctx, ngx_http_rate_limit_module);
+                break;
+            }
+        }
+    }
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                        i;
+    rl_core_cache_t                 **caches;
+    ngx_http_rate_limit_zone_t      **zones;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    ngx_http_rate_limit_worker.cycle = cycle;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_rate_limit_module);
+
+    if (rmcf == NULL || rmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    zones = rmcf->zones.elts;
+
+    caches = ngx_calloc(rmcf->zones.nelts * sizeof(rl_core_cache_t *) + 1,
+                        cycle->log);
+    if (caches == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_rate_limit_worker.caches = caches;
+    ngx_http_rate_limit_worker.ncaches = rmcf->zones.nelts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zones[i]->cache == 0) {
+            continue;
+        }
+
+        caches[i] = rl_core_cache_create(zones[i]->cache);
+
+        if (caches[i] == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "rate_limit: no memory for the deny cache of "
+                          "zone \"%V\"", &zones[i]->name);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_rate_limit_redis_init(cycle, rmcf->redis);
+}
+
+
+void
+ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    ngx_http_rate_limit_redis_exit();
+
+    for (i = 0; i < ngx_http_rate_limit_worker.ncaches; i++) {
+        if (ngx_http_rate_limit_worker.caches[i]) {
+            rl_core_cache_destroy(ngx_http_rate_limit_worker.caches[i]);
+        }
+    }
+
+    ngx_free(ngx_http_rate_limit_worker.caches);
+
+    ngx_http_rate_limit_worker.caches = NULL;
+    ngx_http_rate_limit_worker.ncaches = 0;
+    ngx_http_rate_limit_worker.cycle = NULL;
+}
+
+
+/*
+ * Evaluates every zone's key; zones whose key is empty are left out.
+ * Returns (void *) -1 when none is left.
+ */
+
+static ngx_http_rate_limit_ctx_t *
+ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
+    ngx_http_rate_limit_loc_conf_t *rlcf)
+{
+    char                         *hashed;
+    size_t                        len;
+    ngx_str_t                     key;
+    ngx_uint_t                    i, n;
+    const char                   *out;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_rate_limit_ctx_t    *ctx;
+    ngx_http_rate_limit_zone_t  **rules;
+
+    n = rlcf->rules->nelts;
+    rules = rlcf->rules->elts;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_rate_limit_ctx_t)
+                               + n * (sizeof(ngx_http_rate_limit_zone_t *)
+                                      + sizeof(ngx_str_t)
+                                      + sizeof(rl_core_zone_result_t)
+                                      + 1));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->results = (rl_core_zone_result_t *) (ctx + 1);
+    ctx->zones = (ngx_http_rate_limit_zone_t **) (ctx->results + n);
+    ctx->keys = (ngx_str_t *) (ctx->zones + n);
+    ctx->answered = (u_char *) (ctx->keys + n);
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_complex_value(r, rules[i]->key, &key) != NGX_OK) {
+            return NULL;
+        }
+
+        if (key.len == 0) {
+            continue;
+        }
+
+        hashed = NULL;
+
+        if (key.len > RL_CORE_CLIENT_KEY_MAX) {
+            hashed = ngx_pnalloc(r->pool, RL_CORE_HASHED_KEY_LEN);
+            if (hashed == NULL) {
+                return NULL;
+            }
+        }
+
+        rl_core_client_key((char *) key.data, key.len, hashed, &out, &len);
+
+        ctx->zones[ctx->nzones] = rules[i];
+        ctx->keys[ctx->nzones].data = (u_char *) out;
+        ctx->keys[ctx->nzones].len = len;
+        ctx->nzones++;
+    }
+
+    if (ctx->nzones == 0) {
+        return (void *) -1;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_rate_limit_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->lcf = rlcf;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_rate_limit_module);
+
+    return ctx;
+}
+
+
+/*
+ * A key that Redis rejected stays rejected at least until the command's
+ * send time plus its wait: a rejection consumes nothing and other requests
+ * only push its next allowed time later.  So it is rejected here without a
+ * round trip; zones not asked are left out of the answer.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_uint_t                   i, hit;
+    rl_core_cache_t             *cache;
+    ngx_http_rate_limit_zone_t  *zone;
+
+    hit = 0;
+
+    for (i = 0; i < ctx->nzones; i++) {
+        zone = ctx->zones[i];
+        cache = ngx_http_rate_limit_worker.caches[zone->index];
+
+        if (cache == NULL) {
+            continue;
+        }
+
+        if (rl_core_cache_lookup(cache, (char *) ctx->keys[i].data,
+                                 ctx->keys[i].len, ngx_current_msec,
+                                 &ctx->results[i]))
+        {
+            ctx->answered[i] = 1;
+            hit = 1;
+        }
+    }
+
+    if (!hit) {
+        return NGX_DECLINED;
+    }
+
+    ctx->cached = 1;
+    ngx_http_rate_limit_decide(r, ctx, 0);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_send(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    u_char                            *p;
+    size_t                             argc, bytes, size;
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    rl_core_zone_request_t            *zreq;
+    ngx_http_rate_limit_zone_t        *zone;
+    ngx_http_rate_limit_request_op_t  *rop;
+
+    zreq = ngx_palloc(r->pool, ctx->nzones * sizeof(rl_core_zone_request_t));
+    if (zreq == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ctx->nzones; i++) {
+        zone = ctx->zones[i];
+
+        zreq[i].prefix = (char *) zone->prefix.data;
+        zreq[i].prefix_len = zone->prefix.len;
+        zreq[i].zone = (char *) zone->name.data;
+        zreq[i].zone_len = zone->name.len;
+        zreq[i].key = (char *) ctx->keys[i].data;
+        zreq[i].key_len = ctx->keys[i].len;
+        zreq[i].limit = &zone->limit;
+    }
+
+    if (rl_core_command_size(zreq, ctx->nzones, &argc, &bytes)
+        != RL_CORE_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /*
+     * Not from the request's pool: the command may outlive the request
+     * (a client that leaves), and is freed when its reply comes.
+     */
+
+    size = sizeof(ngx_http_rate_limit_request_op_t)
+           + ctx->nzones * 5 * sizeof(int64_t)
+           + argc * (sizeof(char *) + sizeof(size_t))
+           + bytes;
+
+    rop = ngx_alloc(size, r->connection->log);
+    if (rop == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) (rop + 1);
+
+    rop->nzones = ctx->nzones;
+    rop->values = (int64_t *) p;
+    p += ctx->nzones * 5 * sizeof(int64_t);
+
+    rop->op.argv = (const char **) p;
+    p += argc * sizeof(char *);
+
+    rop->op.argvlen = (size_t *) p;
+    p += argc * sizeof(size_t);
+
+    rop->op.argc = (int) argc;
+    rop->op.eval = 0;
+    rop->op.handler = ngx_http_rate_limit_on_reply;
+    rop->op.data = ctx;
+
+    if (rl_core_command_build(zreq, ctx->nzones,
+                              ngx_http_rate_limit_wall_msec(),
+                              rop->op.argv, rop->op.argvlen, (char *) p,
+                              bytes)
+        != RL_CORE_OK)
+    {
+        ngx_free(rop);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_rate_limit_redis_send(&rop->op);
+
+    if (rc != NGX_OK) {
+        ngx_free(rop);
+        return rc;
+    }
+
+    ctx->op = &rop->op;
+    ctx->sent = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_rate_limit_on_reply(ngx_http_rate_limit_op_t *op, redisReply *reply)
+{
+    ngx_int_t                          rc;
+    ngx_http_rate_limit_ctx_t         *ctx;
+    ngx_http_rate_limit_request_op_t  *rop;
+
+    rop = (ngx_http_rate_limit_request_op_t *) op;
+    ctx = op->data;
+
+    if (ctx == NULL || ngx_http_rate_limit_redis_exiting()) {
+        /* the request left, timed out, or the worker is exiting */
+        if (ctx) {
+            ctx->op = NULL;
+        }
+
+        ngx_free(rop);
+        return;
+    }
+
+    rc = ngx_http_rate_limit_read_reply(ctx, rop, reply);
+
+    ctx->op = NULL;
+    ngx_free(rop);
+
+    ngx_http_rate_limit_decide(ctx->request, ctx, rc != NGX_OK);
+    ngx_http_rate_limit_resume(ctx);
+}
+
+
+/* Any reply but the script's well-formed answer is a Redis error. */
+
+static ngx_int_t
+ngx_http_rate_limit_read_reply(ngx_http_rate_limit_ctx_t *ctx,
+    ngx_http_rate_limit_request_op_t *rop, redisReply *reply)
+{
+    size_t               i;
+    ngx_log_t           *log;
+    rl_core_status_e     rc;
+
+    log = ctx->request->connection->log;
+
+    if (reply == NULL) {
+        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_LOST, log,
+                                      "rate_limit: redis connection lost "
+                                      "before the answer");
+        return NGX_ERROR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+                                      "rate_limit: redis error: \"%*s\"",
+                                      (size_t) ngx_min(reply->len, 256),
+                                      reply->str);
+        return NGX_ERROR;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != rop->nzones * 5)
+    {
+        goto malformed;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            goto malformed;
+        }
+
+        rop->values[i] = reply->element[i]->integer;
+    }
+
+    rc = rl_core_decode_reply(rop->values, reply->elements, rop->nzones,
+                              ctx->results);
+    if (rc != RL_CORE_OK) {
+        goto malformed;
+    }
+
+    for (i = 0; i < rop->nzones; i++) {
+        ctx->answered[i] = 1;
+    }
+
+    return NGX_OK;
+
+malformed:
+
+    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+                                  "rate_limit: malformed reply from redis "
+                                  "(type %d, %uz elements)", reply->type,
+                                  reply->elements);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_ctx_t  *ctx = ev->data;
+
+    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
+                                  ctx->request->connection->log,
+                                  "rate_limit: redis timed out");
+
+    /* the command stays queued; its late reply finds nobody */
+
+    if (ctx->op) {
+        ctx->op->data = NULL;
+        ctx->op = NULL;
+    }
+
+    ngx_http_rate_limit_decide(ctx->request, ctx, 1);
+    ngx_http_rate_limit_resume(ctx);
+}
+
+
+/* Stores the outcome from the answered zones, or from an error. */
+
+static void
+ngx_http_rate_limit_decide(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error)
+{
+    ngx_uint_t        i;
+    rl_core_cache_t  *cache;
+
+    ctx->pending = 0;
+    ctx->done = 1;
+
+    if (error) {
+        ngx_memzero(ctx->answered, ctx->nzones);
+        ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
+        return;
+    }
+
+    if (rl_core_verdict(ctx->results, ctx->answered, ctx->nzones,
+                        &ctx->verdict)
+        != RL_CORE_OK)
+    {
+        ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
+        return;
+    }
+
+    if (!ctx->verdict.rejected) {
+        ctx->outcome = NGX_HTTP_RATE_LIMIT_PASSED;
+        return;
+    }
+
+    ctx->outcome = ctx->lcf->dry_run ? NGX_HTTP_RATE_LIMIT_REJECTED_DRY_RUN
+                                     : NGX_HTTP_RATE_LIMIT_REJECTED;
+
+    /* remember fresh rejections (not those that came from the cache) */
+
+    if (!ctx->cached) {
+        for (i = 0; i < ctx->nzones; i++) {
+            cache = ngx_http_rate_limit_worker.caches[ctx->zones[i]->index];
+
+            if (cache == NULL || ctx->results[i].allowed) {
+                continue;
+            }
+
+            (void) rl_core_cache_insert(cache, (char *) ctx->keys[i].data,
+                                     ctx->keys[i].len, ctx->sent,
+                                     ctx->sent
+                                     + ctx->results[i].retry_after_ms,
+                                     &ctx->results[i]);
+        }
+    }
+
+    ngx_http_rate_limit_log_rejection(r, ctx);
+}
+
+
+/* Reruns the phases from outside the phase engine: a reply or a timer. */
+
+static void
+ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    ctx->resumed = 1;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_verdict(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    switch (ctx->outcome) {
+
+    case NGX_HTTP_RATE_LIMIT_REJECTED:
+        return ctx->lcf->status;
+
+    case NGX_HTTP_RATE_LIMIT_ERROR:
+        if (ctx->lcf->fail_open || ctx->lcf->dry_run) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    default:
+        /* passed, or rejected in dry run: a pass grants nothing */
+        return NGX_DECLINED;
+    }
+}
+
+
+static void
+ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_uint_t                   t;
+    ngx_http_rate_limit_zone_t  *zone;
+
+    if (r->connection->log->log_level < ctx->lcf->log_level) {
+        return;
+    }
+
+    t = ctx->verdict.tightest;
+    zone = ctx->zones[t];
+
+    ngx_log_error(ctx->lcf->log_level, r->connection->log, 0,
+                  "limiting requests%s by zone \"%V\", retry after %L s%s",
+                  ctx->lcf->dry_run ? ", dry run," : "", &zone->name,
+                  ctx->verdict.retry_after_s,
+                  ctx->cached ? " (deny cache)" : "");
+}
+
+
+static void
+ngx_http_rate_limit_cleanup(void *data)
+{
+    ngx_http_rate_limit_ctx_t  *ctx = data;
+
+    /* the request is going away: its command must not find it */
+
+    if (ctx->op) {
+        ctx->op->data = NULL;
+        ctx->op = NULL;
+    }
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->wait.posted) {
+        ngx_delete_posted_event(&ctx->wait);
+    }
+}
+
+
+/* Names the window keys only; the script decides with Redis's clock. */
+
+static uint64_t
+ngx_http_rate_limit_wall_msec(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}

@@ -1,0 +1,133 @@
+
+/*
+ * ngx_http_rate_limit_module: types shared by the glue's files.
+ */
+
+
+#ifndef _NGX_HTTP_RATE_LIMIT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_RATE_LIMIT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "rl_core.h"
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_complex_value_t   *key;        /* NULL until rate_limit_zone */
+    ngx_str_t                   prefix;
+    rl_core_limit_t             limit;
+    ngx_uint_t                  cache;      /* deny cache entries, 0 off */
+    ngx_uint_t                  index;      /* in the main conf's zones */
+
+    /* the first "rate_limit NAME" that used it, for "unknown zone" */
+    u_char                     *used_file;
+    ngx_uint_t                  used_line;
+} ngx_http_rate_limit_zone_t;
+
+
+typedef struct {
+    ngx_str_t                   name;       /* as written, for logs */
+    ngx_str_t                   host;       /* numeric, NUL-terminated */
+    int                         port;
+    ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
+    ngx_int_t                   db;         /* -1: no SELECT */
+    ngx_str_t                   username;
+    ngx_str_t                   password;
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  timeout;
+    ngx_uint_t                  connections;
+} ngx_http_rate_limit_redis_conf_t;
+
+
+typedef struct {
+    ngx_array_t                 zones;      /* ngx_http_rate_limit_zone_t * */
+    ngx_http_rate_limit_redis_conf_t  *redis;
+
+    /* the first "rate_limit NAME", for "no rate_limit_redis" */
+    u_char                     *used_file;
+    ngx_uint_t                  used_line;
+} ngx_http_rate_limit_main_conf_t;
+
+
+typedef struct {
+    ngx_array_t                *rules;      /* ngx_http_rate_limit_zone_t *;
+                                               NULL: off or none */
+    ngx_uint_t                  status;
+    ngx_flag_t                  fail_open;
+    ngx_flag_t                  dry_run;
+    ngx_flag_t                  headers;
+    ngx_uint_t                  log_level;
+} ngx_http_rate_limit_loc_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_RATE_LIMIT_NONE = 0,           /* no zone applied */
+    NGX_HTTP_RATE_LIMIT_PASSED,
+    NGX_HTTP_RATE_LIMIT_REJECTED,
+    NGX_HTTP_RATE_LIMIT_REJECTED_DRY_RUN,
+    NGX_HTTP_RATE_LIMIT_ERROR
+} ngx_http_rate_limit_outcome_e;
+
+
+typedef struct ngx_http_rate_limit_op_s  ngx_http_rate_limit_op_t;
+
+
+/*
+ * The decision of a main request.  It lives in the main request's pool and
+ * is found again through that pool's cleanup after an internal redirect
+ * zeroed r->ctx.
+ */
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_http_rate_limit_loc_conf_t  *lcf;   /* the deciding location's */
+
+    ngx_uint_t                  nzones;     /* zones with a non-empty key */
+    ngx_http_rate_limit_zone_t **zones;
+    ngx_str_t                  *keys;       /* client keys, as in Redis */
+    rl_core_zone_result_t      *results;
+    u_char                     *answered;   /* per zone: results[i] valid */
+
+    ngx_http_rate_limit_op_t   *op;         /* the pending command */
+    ngx_event_t                 wait;       /* the request's timeout */
+    ngx_msec_t                  sent;       /* ngx_current_msec at send */
+
+    rl_core_verdict_t           verdict;
+    ngx_http_rate_limit_outcome_e  outcome;
+
+    unsigned                    pending:1;  /* waiting for Redis */
+    unsigned                    done:1;     /* outcome is final */
+    unsigned                    resumed:1;  /* phases rerun by completion */
+    unsigned                    cached:1;   /* decided by the deny cache */
+} ngx_http_rate_limit_ctx_t;
+
+
+extern ngx_module_t  ngx_http_rate_limit_module;
+
+
+/* ngx_http_rate_limit_conf.c */
+extern ngx_command_t  ngx_http_rate_limit_commands[];
+void *ngx_http_rate_limit_create_main_conf(ngx_conf_t *cf);
+char *ngx_http_rate_limit_init_main_conf(ngx_conf_t *cf, void *conf);
+void *ngx_http_rate_limit_create_loc_conf(ngx_conf_t *cf);
+char *ngx_http_rate_limit_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+/* ngx_http_rate_limit_handler.c */
+ngx_int_t ngx_http_rate_limit_handler(ngx_http_request_t *r);
+ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_get_ctx(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle);
+void ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle);
+
+/* ngx_http_rate_limit_filter.c */
+ngx_int_t ngx_http_rate_limit_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_rate_limit_variables.c */
+ngx_int_t ngx_http_rate_limit_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_RATE_LIMIT_MODULE_H_INCLUDED_ */
