@@ -126,9 +126,11 @@ typedef struct {
 
 /*
  * The client key as it appears inside Redis keys: itself when at most
- * RL_CORE_CLIENT_KEY_MAX bytes (then *out points at key, nothing copied),
- * else "#" and its SHA-1 in lowercase hex, written into hashed (which
- * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
+ * RL_CORE_CLIENT_KEY_MAX bytes and not beginning with '#' (then *out
+ * points at key, nothing copied), else "#" and its SHA-1 in lowercase
+ * hex, written into hashed (which must hold RL_CORE_HASHED_KEY_LEN bytes)
+ * and *out points at hashed.  Keys beginning with '#' are hashed too, so
+ * no genuine key can equal a hashed one.
  */
 void rl_core_client_key(const char *key, size_t len,
     char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)
@@ -138,8 +140,12 @@ void rl_core_client_key(const char *key, size_t len,
 size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm) RL_CORE_NOEXCEPT;
 
 /*
- * Sizes the script command for these zones: *argc arguments and *bytes of
- * string space for rl_core_command_build().  RL_CORE_EINVAL when n is 0.
+ * Sizes the script command for these zones: *argc arguments (exact) and
+ * *bytes of string space for rl_core_command_build() at any now_ms: exact
+ * but for window numbers, each counted at 20 bytes (the size does not
+ * know the clock), so build may use fewer; the argvlen it returns are the
+ * lengths.  RL_CORE_EINVAL when n is 0, a key is empty, a limit is NULL
+ * or has an unknown algorithm, or a prefix or zone name is too long.
  */
 rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
     size_t n, size_t *argc, size_t *bytes) RL_CORE_NOEXCEPT;
@@ -155,7 +161,12 @@ rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
  * at "EVAL" and rl_core_script().  now_ms is the caller's wall clock, used
  * only to name the candidate windows of window algorithms (the script
  * decides with Redis TIME); now_us is passed as "0" (use Redis TIME).
- * Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW].
+ * Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW]; with W = floor(now_ms /
+ * (period_s * 1000)), fixed_window passes the windows W-1, W, W+1 and
+ * sliding_window W-2 .. W+1, in that order.  argv[i] for i >= 2 point into
+ * buf, packed in order, not NUL-terminated; argv[0] and argv[1] point at
+ * static storage.  RL_CORE_EINVAL as rl_core_command_size(), or when
+ * bytes is less than what this build writes (nothing is written then).
  */
 rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
     size_t n, uint64_t now_ms, const char **argv, size_t *argvlen,
