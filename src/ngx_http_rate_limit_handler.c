@@ -277,11 +277,13 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     n = rlcf->rules->nelts;
     rules = rlcf->rules->elts;
 
+    /* one allocation; hashed client keys are written into its tail */
+
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_rate_limit_ctx_t)
-                               + n * (sizeof(ngx_http_rate_limit_zone_t *)
+                               + n * (sizeof(rl_core_zone_result_t)
+                                      + sizeof(ngx_http_rate_limit_zone_t *)
                                       + sizeof(ngx_str_t)
-                                      + sizeof(rl_core_zone_result_t)
-                                      + 1));
+                                      + RL_CORE_HASHED_KEY_LEN + 1));
     if (ctx == NULL) {
         return NULL;
     }
@@ -290,6 +292,7 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     ctx->zones = (ngx_http_rate_limit_zone_t **) (ctx->results + n);
     ctx->keys = (ngx_str_t *) (ctx->zones + n);
     ctx->answered = (u_char *) (ctx->keys + n);
+    hashed = (char *) ctx->answered + n;
 
     for (i = 0; i < n; i++) {
         if (ngx_http_complex_value(r, rules[i]->key, &key) != NGX_OK) {
@@ -300,16 +303,13 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
             continue;
         }
 
-        hashed = NULL;
-
-        if (key.len > RL_CORE_CLIENT_KEY_MAX) {
-            hashed = ngx_pnalloc(r->pool, RL_CORE_HASHED_KEY_LEN);
-            if (hashed == NULL) {
-                return NULL;
-            }
-        }
+        /* the key itself, or "#" and its SHA-1 written into hashed */
 
         rl_core_client_key((char *) key.data, key.len, hashed, &out, &len);
+
+        if (out == hashed) {
+            hashed += RL_CORE_HASHED_KEY_LEN;
+        }
 
         ctx->zones[ctx->nzones] = rules[i];
         ctx->keys[ctx->nzones].data = (u_char *) out;
