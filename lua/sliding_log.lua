@@ -81,7 +81,8 @@ local function sl_check(keys, n, period_us, burst, now_us, peek)
 
     local seq = 0
     if counted > count then
-        seq = redis.call('ZCOUNT', key, now_us, now_us)
+        local now = string.format('%d', now_us)
+        seq = redis.call('ZCOUNT', key, now, now)
     end
 
     return {allowed, n, remaining,
