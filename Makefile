@@ -39,7 +39,7 @@ GLUE_SRCS   := config config.make $(wildcard src/*.c src/*.h)
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all module core unit test demo memcheck bench install clean
+.PHONY: all module core unit unit-bins test demo memcheck bench install clean
 
 all: module
 
@@ -100,13 +100,20 @@ test:
 
 unit-bins: $(UNIT_BINS)
 
-demo: module
+demo:
+	sh ci/install-deps.sh
+	$(MAKE) module
 	sh ci/demo.sh
 
-memcheck: module
+memcheck:
+	EXTRA_PACKAGES=valgrind sh ci/install-deps.sh
+	$(MAKE) module
+	$(MAKE) unit-bins
 	sh ci/memcheck.sh
 
-bench: module
+bench:
+	EXTRA_PACKAGES=wrk sh ci/install-deps.sh
+	$(MAKE) module
 	sh ci/bench.sh
 
 install: $(SO)
