@@ -365,7 +365,9 @@ typedef struct {
 } name_case_t;
 
 
-#define NAME64  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+/* 64 bytes, every allowed kind. */
+#define NAME64  "abcdefghijklmnopqrstuvwxyz" "ABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+                "0123456789_-"
 
 
 static const name_case_t  zone_name_cases[] = {
