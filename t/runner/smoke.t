@@ -1,6 +1,26 @@
 # Smoke test of the Test::Nginx::Socket-compatible runner with stock nginx
 # directives only.  Runs unchanged under t/lib and under upstream
 # Test::Nginx:   prove -I t/lib t/runner/smoke.t
+
+# Own server root and port unless told otherwise, so that this can run
+# while the suites of t/ use t/servroot and port 1984.
+BEGIN {
+    require File::Temp;
+    require IO::Socket::INET;
+    $ENV{TEST_NGINX_SERVROOT} ||= File::Temp::tempdir('rl-smoke-XXXXXX',
+        TMPDIR => 1, CLEANUP => 1) . '/servroot';
+    if (!$ENV{TEST_NGINX_SERVER_PORT}) {
+        for (1 .. 100) {
+            my $port = 20000 + int rand 30000;
+            my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                LocalPort => $port, Listen => 1, ReuseAddr => 1) or next;
+            close $s;
+            $ENV{TEST_NGINX_SERVER_PORT} = $port;
+            last;
+        }
+    }
+}
+
 use Test::Nginx::Socket;
 
 repeat_each(2);
