@@ -10,8 +10,7 @@ namespace {
 
 inline bool keptAsIs(std::string_view key) noexcept
 {
-    return key.size() <= RL_CORE_CLIENT_KEY_MAX
-           && (key.empty() || key[0] != '#');
+    return key.size() <= RL_CORE_CLIENT_KEY_MAX;
 }
 
 }  // namespace

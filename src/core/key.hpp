@@ -14,11 +14,10 @@
 namespace rl {
 
 // The client key as it appears in Redis keys.  Kept as is when at most
-// RL_CORE_CLIENT_KEY_MAX bytes and not starting with '#'; otherwise "#"
-// and its SHA-1 in lowercase hex, written into hashed.  Hashing the keys
-// that begin with '#' too is what makes a hashed key unable to equal a
-// genuine one: no client can pick a short key that lands in the state of
-// a long key it does not know.
+// RL_CORE_CLIENT_KEY_MAX bytes, otherwise "#" and its SHA-1 in lowercase
+// hex, written into hashed.  Idempotent (the hashed form is short enough
+// to be kept), so callers may store the result and pass it again to the
+// command builder and the deny cache.
 std::string_view clientKey(std::string_view key,
     char (&hashed)[RL_CORE_HASHED_KEY_LEN]) noexcept;
 

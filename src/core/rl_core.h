@@ -126,11 +126,11 @@ typedef struct {
 
 /*
  * The client key as it appears inside Redis keys: itself when at most
- * RL_CORE_CLIENT_KEY_MAX bytes and not beginning with '#' (then *out
- * points at key, nothing copied), else "#" and its SHA-1 in lowercase
- * hex, written into hashed (which must hold RL_CORE_HASHED_KEY_LEN bytes)
- * and *out points at hashed.  Keys beginning with '#' are hashed too, so
- * no genuine key can equal a hashed one.
+ * RL_CORE_CLIENT_KEY_MAX bytes (then *out points at key, nothing copied),
+ * else "#" and its SHA-1 in lowercase hex, written into hashed (which
+ * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
+ * Idempotent: the result passed again is kept as is, so the command and
+ * the deny cache may be given either the key or its result.
  */
 void rl_core_client_key(const char *key, size_t len,
     char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)
@@ -275,15 +275,24 @@ uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
  */
 typedef struct rl_core_cache_s  rl_core_cache_t;
 
-/* NULL when capacity is 0 or memory is short. */
+/*
+ * NULL when capacity is 0 or above 2^30, or memory is short.  Memory
+ * grows with the entries, not the capacity: some 100 to 250 bytes a key
+ * (by its length).
+ */
 rl_core_cache_t *rl_core_cache_create(size_t capacity) RL_CORE_NOEXCEPT;
 void rl_core_cache_destroy(rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 /*
- * Remembers that key (the client key as given, any bytes) is rejected
- * until until_ms, with the zone's answer at sent_ms (the time the command
- * was sent).  Evicts the least recently used entry when full.  An entry
- * already there is replaced.  RL_CORE_ENOMEM leaves the cache as it was.
+ * Remembers that key (the client key as given, any bytes, or its
+ * rl_core_client_key() form: both name one entry) is rejected until
+ * until_ms, with the zone's answer at sent_ms (the time the command was
+ * sent).  Evicts the least recently used entry when full.  An entry
+ * already there is updated and made most recent: it keeps the later
+ * until_ms and the later reset time (other requests only push a key's
+ * next allowed time later) and takes the new limit.  RL_CORE_ENOMEM
+ * leaves the cache as it was; RL_CORE_EINVAL for NULL cache or result.
+ * Allocates only for a new key; lookups never allocate.
  */
 rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
     const char *key, size_t len, uint64_t sent_ms, uint64_t until_ms,
