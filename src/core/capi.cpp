@@ -136,13 +136,25 @@ rl_core_client_key(const char *key, size_t len,
     char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)
     noexcept
 {
-    if (hashed == nullptr || out == nullptr || out_len == nullptr) {
+    if (out == nullptr || out_len == nullptr) {
+        return;
+    }
+
+    std::string_view k = view(key, len);
+
+    // hashed is only needed for a long key; without it a long key has no
+    // form, and the caller gets NULL rather than an unset pointer.
+    if (hashed == nullptr) {
+        bool kept = k.size() <= RL_CORE_CLIENT_KEY_MAX;
+
+        *out = kept ? k.data() : nullptr;
+        *out_len = kept ? k.size() : 0;
         return;
     }
 
     char (&h)[RL_CORE_HASHED_KEY_LEN] =
         *reinterpret_cast<char (*)[RL_CORE_HASHED_KEY_LEN]>(hashed);
-    std::string_view k = rl::clientKey(view(key, len), h);
+    k = rl::clientKey(k, h);
 
     *out = k.data();
     *out_len = k.size();

@@ -130,7 +130,8 @@ typedef struct {
  * else "#" and its SHA-1 in lowercase hex, written into hashed (which
  * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
  * Idempotent: the result passed again is kept as is, so the command and
- * the deny cache may be given either the key or its result.
+ * the deny cache may be given either the key or its result.  With hashed
+ * NULL a long key gives *out NULL and *out_len 0.
  */
 void rl_core_client_key(const char *key, size_t len,
     char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)

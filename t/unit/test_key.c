@@ -186,6 +186,15 @@ test_client_key(void **state)
         assert_int_equal(out_len, len);
     }
 
+    /* Without a buffer a short key is still itself; a long one NULL. */
+    rl_core_client_key(key, RL_CORE_CLIENT_KEY_MAX, NULL, &out, &out_len);
+    assert_ptr_equal(out, key);
+    assert_int_equal(out_len, RL_CORE_CLIENT_KEY_MAX);
+    rl_core_client_key(key, RL_CORE_CLIENT_KEY_MAX + 1, NULL, &out,
+                       &out_len);
+    assert_null(out);
+    assert_int_equal(out_len, 0);
+
     /* 129 bytes and more: "#" and the SHA-1 in lowercase hex. */
     for (len = RL_CORE_CLIENT_KEY_MAX + 1; len < sizeof(key); len += 57) {
         rl_core_client_key(key, len, hashed, &out, &out_len);
