@@ -92,7 +92,7 @@ request /healthz
 
 echo
 echo "What Redis holds (one key per client and zone):"
-redis-cli -p "$redis_port" --scan | sort | sed 's/^/    /'
+redis-cli -p "$redis_port" --no-raw --scan | sort | sed 's/^/    /'
 
 echo
 echo "The error log's rejection lines:"

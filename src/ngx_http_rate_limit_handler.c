@@ -265,11 +265,8 @@ static ngx_http_rate_limit_ctx_t *
 ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     ngx_http_rate_limit_loc_conf_t *rlcf)
 {
-    char                         *hashed;
-    size_t                        len;
     ngx_str_t                     key;
     ngx_uint_t                    i, n;
-    const char                   *out;
     ngx_pool_cleanup_t           *cln;
     ngx_http_rate_limit_ctx_t    *ctx;
     ngx_http_rate_limit_zone_t  **rules;
@@ -277,13 +274,10 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     n = rlcf->rules->nelts;
     rules = rlcf->rules->elts;
 
-    /* one allocation; hashed client keys are written into its tail */
-
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_rate_limit_ctx_t)
                                + n * (sizeof(rl_core_zone_result_t)
                                       + sizeof(ngx_http_rate_limit_zone_t *)
-                                      + sizeof(ngx_str_t)
-                                      + RL_CORE_HASHED_KEY_LEN + 1));
+                                      + sizeof(ngx_str_t) + 1));
     if (ctx == NULL) {
         return NULL;
     }
@@ -292,7 +286,12 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     ctx->zones = (ngx_http_rate_limit_zone_t **) (ctx->results + n);
     ctx->keys = (ngx_str_t *) (ctx->zones + n);
     ctx->answered = (u_char *) (ctx->keys + n);
-    hashed = (char *) ctx->answered + n;
+
+    /*
+     * The keys are kept raw, as the request holds them: the core hashes
+     * long keys (and those that look hashed) where it names Redis keys and
+     * deny cache entries, so no client key is ever hashed twice.
+     */
 
     for (i = 0; i < n; i++) {
         if (ngx_http_complex_value(r, rules[i]->key, &key) != NGX_OK) {
@@ -303,17 +302,8 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
             continue;
         }
 
-        /* the key itself, or "#" and its SHA-1 written into hashed */
-
-        rl_core_client_key((char *) key.data, key.len, hashed, &out, &len);
-
-        if (out == hashed) {
-            hashed += RL_CORE_HASHED_KEY_LEN;
-        }
-
         ctx->zones[ctx->nzones] = rules[i];
-        ctx->keys[ctx->nzones].data = (u_char *) out;
-        ctx->keys[ctx->nzones].len = len;
+        ctx->keys[ctx->nzones] = key;
         ctx->nzones++;
     }
 

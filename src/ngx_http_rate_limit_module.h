@@ -87,7 +87,7 @@ typedef struct {
 
     ngx_uint_t                  nzones;     /* zones with a non-empty key */
     ngx_http_rate_limit_zone_t **zones;
-    ngx_str_t                  *keys;       /* client keys, as in Redis */
+    ngx_str_t                  *keys;       /* client keys, raw */
     rl_core_zone_result_t      *results;
     u_char                     *answered;   /* per zone: results[i] valid */
 

@@ -8,9 +8,13 @@ namespace rl {
 
 namespace {
 
+// A key that begins with '#' is hashed too, whatever its length: then no
+// client can send "#" and the SHA-1 of another client's long key and share
+// its quota.  So callers pass raw keys, never a normalized one.
 inline bool keptAsIs(std::string_view key) noexcept
 {
-    return key.size() <= RL_CORE_CLIENT_KEY_MAX;
+    return key.size() <= RL_CORE_CLIENT_KEY_MAX
+           && (key.empty() || key[0] != '#');
 }
 
 }  // namespace

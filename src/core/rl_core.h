@@ -126,12 +126,13 @@ typedef struct {
 
 /*
  * The client key as it appears inside Redis keys: itself when at most
- * RL_CORE_CLIENT_KEY_MAX bytes (then *out points at key, nothing copied),
- * else "#" and its SHA-1 in lowercase hex, written into hashed (which
- * must hold RL_CORE_HASHED_KEY_LEN bytes) and *out points at hashed.
- * Idempotent: the result passed again is kept as is, so the command and
- * the deny cache may be given either the key or its result.  With hashed
- * NULL a long key gives *out NULL and *out_len 0.
+ * RL_CORE_CLIENT_KEY_MAX bytes and not beginning with '#' (then *out
+ * points at key, nothing copied), else "#" and its SHA-1 in lowercase hex,
+ * written into hashed (which must hold RL_CORE_HASHED_KEY_LEN bytes) and
+ * *out points at hashed.  So no genuine key equals a hashed one, and the
+ * result is not to be passed again: the command and the deny cache take
+ * raw keys and apply this themselves.  With hashed NULL a key that must be
+ * hashed gives *out NULL and *out_len 0.
  */
 void rl_core_client_key(const char *key, size_t len,
     char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)

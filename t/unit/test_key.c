@@ -221,8 +221,8 @@ static const client_case_t  client_cases[] = {
     { S("a\0b\r\n{}:\"\\ \xff"), 1 },
     { S("}{"), 1 },
     { S("a#"), 1 },
-    { S("#"), 1 },
-    { S("#0123456789abcdef0123456789abcdef01234567"), 1 },
+    { S("#"), 0 },
+    { S("#0123456789abcdef0123456789abcdef01234567"), 0 },
 };
 
 
@@ -255,17 +255,17 @@ test_client_key_bytes(void **state)
 
 
 /*
- * The glue stores the result and passes it to the command and the deny
- * cache, which normalize again: that must change nothing.
+ * No genuine key can name a hashed one: a client that sends "#" and the
+ * SHA-1 of a long key gets a Redis key of its own.
  */
 static void
-test_client_key_idempotent(void **state)
+test_client_key_no_collision(void **state)
 {
     char                     key[200], hashed[RL_CORE_HASHED_KEY_LEN];
-    char                     again[RL_CORE_HASHED_KEY_LEN], expect[100];
-    size_t                   len, out_len, out2_len, n;
+    char                     again[RL_CORE_HASHED_KEY_LEN];
+    size_t                   out_len, out2_len;
     const char              *out, *out2;
-    command_t                cmd;
+    command_t                cmd1, cmd2;
     rl_core_limit_t          limit;
     rl_core_zone_request_t   zone;
 
@@ -273,22 +273,25 @@ test_client_key_idempotent(void **state)
 
     memset(key, 'q', sizeof(key));
 
-    for (len = 1; len <= sizeof(key); len += 33) {
-        rl_core_client_key(key, len, hashed, &out, &out_len);
-        rl_core_client_key(out, out_len, again, &out2, &out2_len);
-        assert_ptr_equal(out2, out);
-        assert_int_equal(out2_len, out_len);
-    }
-
-    /* The command names the same Redis key from the key or its result. */
-    limit = make_limit(GCRA, 10, 1);
     rl_core_client_key(key, sizeof(key), hashed, &out, &out_len);
+    rl_core_client_key(out, out_len, again, &out2, &out2_len);
+    assert_ptr_equal(out2, again);
+    assert_int_equal(out2_len, RL_CORE_HASHED_KEY_LEN);
+    assert_memory_not_equal(out2, out, RL_CORE_HASHED_KEY_LEN);
+
+    limit = make_limit(GCRA, 10, 1);
+
+    zone = make_zone("rl", "z", key, sizeof(key), &limit);
+    build(&cmd1, &zone, 1, 0);
+
     zone = make_zone("rl", "z", out, out_len, &limit);
-    build(&cmd, &zone, 1, 0);
-    n = (size_t) snprintf(expect, sizeof(expect), "rl:{z:%.*s}:g",
-                          (int) out_len, out);
-    assert_arg(&cmd, 3, expect, n);
-    command_free(&cmd);
+    build(&cmd2, &zone, 1, 0);
+
+    assert_true(cmd1.argvlen[3] != cmd2.argvlen[3]
+                || memcmp(cmd1.argv[3], cmd2.argv[3], cmd1.argvlen[3]) != 0);
+
+    command_free(&cmd1);
+    command_free(&cmd2);
 }
 
 
@@ -713,7 +716,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_client_key),
         cmocka_unit_test(test_client_key_bytes),
-        cmocka_unit_test(test_client_key_idempotent),
+        cmocka_unit_test(test_client_key_no_collision),
         cmocka_unit_test(test_zone_key_count),
         cmocka_unit_test(test_zone_keys),
         cmocka_unit_test(test_binary_and_long_keys),
