@@ -6,8 +6,10 @@
 #   #? not ok SUBSTRING   is "ok" (or "not ok"), and there is at least one
 #   #? tests N            N results were printed
 #   #? plan ok            the plan ("1..N") matches the results printed
+#   #? none SUBSTRING     no result line contains SUBSTRING
 #   #? bail SUBSTRING     the run bailed out with a reason containing it
 #   #? stderr SUBSTRING   stderr contains SUBSTRING
+#   #? term-after SECS    send SIGTERM to the fixture after SECS seconds
 #   #? ours-only          skipped when checking upstream Test::Nginx
 #
 # After every fixture no nginx may be left running on its server root.
@@ -74,7 +76,7 @@ sub nginx_left_on {
 }
 
 sub run_fixture {
-    my ($file, $servroot, $port) = @_;
+    my ($file, $servroot, $port, $term_after) = @_;
     my $out = File::Temp->new;
     my $err = File::Temp->new;
     my $pid = fork() // die "fork: $!";
@@ -91,7 +93,12 @@ sub run_fixture {
         die "exec: $!";
     }
     my $deadline = time + 120;
+    my $term_at = defined $term_after ? time + $term_after : undef;
     while (waitpid($pid, WNOHANG) == 0) {
+        if (defined $term_at && time > $term_at) {
+            kill 'TERM', $pid;
+            undef $term_at;
+        }
         if (time > $deadline) {
             kill 'KILL', $pid;
             waitpid($pid, 0);
@@ -114,8 +121,10 @@ for my $file (@fixtures) {
 
         my $servroot = tempdir('rl-runner-XXXXXX', TMPDIR => 1,
                                CLEANUP => 1) . '/servroot';
+        my ($term_after) = map { /^term-after\s+([\d.]+)$/ ? $1 : () }
+                            @expect;
         my ($tap, $stderr, $status) = run_fixture($file, $servroot,
-                                                  free_port());
+                                                  free_port(), $term_after);
 
         my @results;
         my $planned;
@@ -137,6 +146,10 @@ for my $file (@fixtures) {
                 my @bad = grep { $_->[0] ne $want } @hits;
                 $ok_all &= ok(@hits && !@bad,
                               "$want: $sub (" . scalar(@hits) . " lines)");
+            } elsif ($e =~ /^none\s+(.+)$/) {
+                my $sub = $1;
+                $ok_all &= ok(!grep({ index($_->[1], $sub) >= 0 } @results),
+                              "no result has: $sub");
             } elsif ($e =~ /^tests\s+(\d+)$/) {
                 $ok_all &= is(scalar @results, $1, "$1 results");
             } elsif ($e eq 'plan ok') {
@@ -149,7 +162,7 @@ for my $file (@fixtures) {
                               "bailed out: $sub");
             } elsif ($e =~ /^stderr\s+(.+)$/) {
                 $ok_all &= ok(index($stderr, $1) >= 0, "stderr has: $1");
-            } elsif ($e eq 'ours-only') {
+            } elsif ($e eq 'ours-only' || $e =~ /^term-after\s/) {
                 next;
             } else {
                 fail("unknown expectation: $e");
