@@ -66,13 +66,17 @@ REDISCLI_AUTH=$TEST_NGINX_REDIS_PASSWORD \
     start_redis auth "$TEST_NGINX_REDIS_AUTH_PORT" \
         --requirepass "$TEST_NGINX_REDIS_PASSWORD"
 
+# A server root and port of this run's own: runs side by side (two
+# checkouts, a developer and CI) never share a servroot.
+TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$run/servroot}
 TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-$(free_port)}
 TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$top/$build/ngx_http_rate_limit_module.so}
 TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
 TEST_NGINX_REDIS_CLI=$(command -v redis-cli)
 export TEST_NGINX_REDIS_PORT TEST_NGINX_REDIS_SOCKET \
     TEST_NGINX_REDIS_AUTH_PORT TEST_NGINX_REDIS_PASSWORD \
-    TEST_NGINX_SERVER_PORT TEST_NGINX_LOAD_MODULES TEST_NGINX_BINARY \
+    TEST_NGINX_SERVROOT TEST_NGINX_SERVER_PORT TEST_NGINX_LOAD_MODULES \
+    TEST_NGINX_BINARY \
     TEST_NGINX_REDIS_CLI
 
 status=0
