@@ -222,6 +222,7 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_rate_limit_main_conf_t *rmcf = conf;
 
     char                              *rv;
+    u_char                            *p;
     ngx_int_t                          n;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
@@ -327,10 +328,17 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        /* never echo a password back: name the parameter only */
+        /* a misspelt "password=" must not put the secret in the log */
+
+        s = value[i];
+        p = ngx_strlchr(s.data, s.data + s.len, '=');
+
+        if (p != NULL) {
+            s.len = p - s.data + 1;
+        }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+                           "invalid parameter \"%V\"", &s);
         return NGX_CONF_ERROR;
     }
 
