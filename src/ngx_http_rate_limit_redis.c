@@ -600,7 +600,7 @@ ngx_http_rate_limit_redis_on_disconnect(const redisAsyncContext *ac,
     if (status != REDIS_OK && ngx_http_rate_limit_link
         && !ngx_http_rate_limit_link->exiting)
     {
-        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_LOST,
+        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_CLOSED,
                                       ngx_http_rate_limit_link->log,
                                       "rate_limit: redis \"%V\" closed the "
                                       "connection: %s",
@@ -724,7 +724,7 @@ ngx_http_rate_limit_redis_on_reply(redisAsyncContext *ac, void *reply,
         }
 
         if (kind == RL_CORE_REDIS_ERR_RECONNECT) {
-            ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_REPLY,
+            ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_RECONNECT,
                                           ngx_http_rate_limit_link->log,
                                           "rate_limit: redis \"%V\" "
                                           "answered \"%*s\", reconnecting",
@@ -936,7 +936,7 @@ ngx_http_rate_limit_redis_idle_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
+    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_IDLE,
                                   ngx_http_rate_limit_link->log,
                                   "rate_limit: redis \"%V\" sent nothing for "
                                   "%M ms with %ui commands pending, "

@@ -63,13 +63,25 @@ void ngx_http_rate_limit_redis_log(ngx_uint_t cause, ngx_log_t *log,
     const char *fmt, ...);
 
 
+/*
+ * Causes: what happened to a connection is kept apart from what it did to
+ * the requests on it, so that the requests' lines, which come first, never
+ * hide why the connection went away.
+ */
 enum {
+    /* connections */
     NGX_HTTP_RATE_LIMIT_LOG_CONNECT = 0,
     NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+    NGX_HTTP_RATE_LIMIT_LOG_CLOSED,     /* closed by redis or an error */
+    NGX_HTTP_RATE_LIMIT_LOG_RECONNECT,  /* an error reply that drops it */
+    NGX_HTTP_RATE_LIMIT_LOG_IDLE,       /* the idle watchdog */
+
+    /* requests */
     NGX_HTTP_RATE_LIMIT_LOG_LOST,
     NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
     NGX_HTTP_RATE_LIMIT_LOG_REPLY,
     NGX_HTTP_RATE_LIMIT_LOG_DOWN,
+
     NGX_HTTP_RATE_LIMIT_LOG_CAUSES
 };
 
