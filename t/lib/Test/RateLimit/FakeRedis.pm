@@ -1,0 +1,349 @@
+package Test::RateLimit::FakeRedis;
+
+# A fake Redis for the error tests: a RESP2 server in a forked process on a
+# free loopback port, which answers the module's handshake as Redis does
+# (SCRIPT LOAD returns the SHA-1 of the script it was sent) and answers
+# EVALSHA/EVAL with whatever the client key asks for.
+#
+#   use Test::RateLimit::FakeRedis;       # before Test::Nginx::Socket, so
+#                                         # its END stops the fake after nginx
+#   my $fake = Test::RateLimit::FakeRedis->start;
+#   $ENV{TEST_NGINX_FAKE_REDIS_PORT} = $fake->port;
+#   my $st = $fake->stats;                # { connections => ..., evalsha => ... }
+#   $fake->stop;                          # also done at END
+#
+# The behaviour is chosen by the client key of the first key of the command
+# (rl:{ZONE:CLIENT}:TAG): MODE or MODE.ANYTHING, where MODE is one of
+#
+#   ok        always allowed: [1, 1000, I, 1000, 0], where I tells which of
+#             the connections that carried this client key this one is, in
+#             the order they first did (1: the first, 2: a new one), so
+#             $rate_limit_remaining shows whether the module reconnected
+#   reject    always rejected: [0, 10, 0, 5000, 3000]
+#   noscript  EVALSHA always answered NOSCRIPT; EVAL answers as ok
+#
+# and every other mode is "bad once": the first command with that client key
+# gets the bad answer below, later ones are answered as ok.  For the modes
+# marked (c) the connection that got the bad answer keeps getting it for
+# that key, so an ok answer proves a new connection.
+#
+#   error     -ERR user_script:1: a script error
+#   busy      -BUSY Redis is busy running a script
+#   oom       -OOM command not allowed when used memory > 'maxmemory'.
+#   readonly  -READONLY You can't write against a read only replica.  (c)
+#   loading   -LOADING Redis is loading the dataset in memory         (c)
+#   masterdown -MASTERDOWN Link with MASTER is down                   (c)
+#   noauth    -NOAUTH Authentication required.                        (c)
+#   garbage   bytes that are not RESP                                 (c)
+#   four      [1, 10, 9, 1000]                   (an array of 4)
+#   six       [1, 10, 9, 1000, 0, 0]
+#   strings   ["1", "10", "9", "1000", "0"]      (bulk strings)
+#   allowed2  [2, 10, 9, 1000, 0]
+#   retrypos  [1, 10, 9, 1000, 500]              (retry > 0, remaining > 0)
+#   overlimit [1, 10, 11, 1000, 0]               (remaining > limit)
+#   negative  [1, 10, 9, -1, 0]
+#   nested    [[1, 10, 9, 1000, 0]]
+#   nestedel  [1, 10, [9], 1000, 0]
+#   empty     []
+#   nil       $-1 (a null bulk string)
+#   nilarray  *-1 (a null array)
+#   status    +OK
+#   integer   :1
+#   double    ,1.5 is not RESP2 either: a protocol error              (c)
+#   silent    no answer, and the connection answers nothing more: a
+#             hung server                                             (c)
+#
+# Statistics (FAKESTATS, or $fake->stats): connections accepted, open,
+# commands by name, the number of bad answers given.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(sha1_hex);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes ();
+
+my @started;
+my $owner = $$;
+
+my %ERRORS = (
+    error      => '-ERR user_script:1: Script attempted to access nonexistent '
+                  . 'global variable \'x\' script: fake, on @user_script:1.',
+    busy       => '-BUSY Redis is busy running a script. You can only call '
+                  . 'SCRIPT KILL or SHUTDOWN NOSAVE.',
+    oom        => "-OOM command not allowed when used memory > 'maxmemory'.",
+    readonly   => "-READONLY You can't write against a read only replica.",
+    loading    => '-LOADING Redis is loading the dataset in memory',
+    masterdown => '-MASTERDOWN Link with MASTER is down and '
+                  . 'replica-serve-stale-data is set to \'no\'.',
+    noauth     => '-NOAUTH Authentication required.',
+);
+
+my %STICKY = map { $_ => 1 } qw(readonly loading masterdown noauth garbage
+                                double silent);
+
+sub ints { '*' . scalar(@_) . "\r\n" . join '', map { ":$_\r\n" } @_ }
+
+sub bulk { my $s = shift; '$' . length($s) . "\r\n$s\r\n" }
+
+my %SHAPES = (
+    garbage   => "this is not RESP\r\n",
+    four      => ints(1, 10, 9, 1000),
+    six       => ints(1, 10, 9, 1000, 0, 0),
+    strings   => "*5\r\n" . join('', map { bulk($_) } 1, 10, 9, 1000, 0),
+    allowed2  => ints(2, 10, 9, 1000, 0),
+    retrypos  => ints(1, 10, 9, 1000, 500),
+    overlimit => ints(1, 10, 11, 1000, 0),
+    negative  => ints(1, 10, 9, -1, 0),
+    nested    => "*1\r\n" . ints(1, 10, 9, 1000, 0),
+    nestedel  => "*5\r\n:1\r\n:10\r\n" . ints(9) . ":1000\r\n:0\r\n",
+    empty     => "*0\r\n",
+    nil       => "\$-1\r\n",
+    nilarray  => "*-1\r\n",
+    status    => "+OK\r\n",
+    integer   => ":1\r\n",
+    double    => ",1.5\r\n",
+    silent    => '',
+);
+
+sub modes { (keys %ERRORS, keys %SHAPES) }
+
+sub start {
+    my ($class, %opt) = @_;
+
+    my $listen = IO::Socket::INET->new(
+        LocalAddr => '127.0.0.1',
+        LocalPort => $opt{port} // 0,
+        Listen    => 128,
+        ReuseAddr => 1,
+        Proto     => 'tcp',
+    ) or die "fake redis: cannot listen: $@";
+
+    my $port = $listen->sockport;
+    my $parent = $$;
+
+    my $pid = fork;
+    die "fake redis: fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        my $ok = eval { serve($listen, $parent, \%opt); 1 };
+        print STDERR "fake redis: $@" unless $ok;
+        POSIX::_exit(0);
+    }
+
+    close $listen;
+
+    my $self = bless { pid => $pid, port => $port }, $class;
+    push @started, $self;
+    return $self;
+}
+
+sub port { $_[0]->{port} }
+sub pid  { $_[0]->{pid} }
+
+sub stop {
+    my ($self) = @_;
+
+    my $pid = delete $self->{pid} or return;
+    kill 'TERM', $pid;
+
+    for (1 .. 50) {
+        return if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        Time::HiRes::sleep(0.05);
+    }
+
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+# FAKESTATS as a hash.
+sub stats {
+    my ($self) = @_;
+
+    require Test::RateLimit::Redis;
+    my $r = Test::RateLimit::Redis->new(port => $self->{port});
+    my $v = $r->cmd('FAKESTATS');
+    return ref $v eq 'ARRAY' ? {@$v} : {};
+}
+
+END {
+    if ($$ == $owner) {
+        $_->stop for @started;
+    }
+}
+
+# ------------------------------------------------------------ the server
+
+sub serve {
+    my ($listen, $parent, $opt) = @_;
+
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    $SIG{PIPE} = 'IGNORE';
+
+    my $sel = IO::Select->new($listen);
+    my (%conn, %scripts, %keys);
+    my %stats = (connections => 0, open => 0, bad => 0);
+    my $serial = 0;
+
+    while (1) {
+        # Stop with the test, whatever happens to it.
+        POSIX::_exit(0) if getppid() != $parent;
+
+        my @ready = $sel->can_read(0.5);
+
+        for my $fh (@ready) {
+            if ($fh == $listen) {
+                my $c = $listen->accept or next;
+                binmode $c;
+                $c->blocking(0);
+                $conn{ fileno $c } = { fh => $c, id => ++$serial,
+                                       buf => '', sticky => {} };
+                $sel->add($c);
+                $stats{connections}++;
+                $stats{open}++;
+                next;
+            }
+
+            my $cs = $conn{ fileno $fh };
+            my $n = sysread $fh, $cs->{buf}, 65536, length $cs->{buf};
+
+            if (!$n) {
+                next if !defined $n && $!{EAGAIN};
+                $sel->remove($fh);
+                my $gone = delete $conn{ fileno $fh };
+                close $fh;
+                $stats{open}-- unless $gone->{stats};
+                next;
+            }
+
+            my $out = '';
+
+            while (defined(my $cmd = parse_command(\$cs->{buf}))) {
+                $out .= answer($cmd, $cs, \%scripts, \%keys, \%stats, $opt);
+            }
+
+            write_all($fh, $out) if length $out;
+        }
+    }
+}
+
+sub write_all {
+    my ($fh, $out) = @_;
+
+    my $off = 0;
+    my $deadline = Time::HiRes::time() + 5;
+
+    while ($off < length $out && Time::HiRes::time() < $deadline) {
+        my $n = syswrite $fh, $out, length($out) - $off, $off;
+
+        if (!defined $n) {
+            return unless $!{EAGAIN};
+            IO::Select->new($fh)->can_write(0.1);
+            next;
+        }
+
+        $off += $n;
+    }
+}
+
+# One RESP array of bulk strings off the front of the buffer, or undef.
+sub parse_command {
+    my ($buf) = @_;
+
+    return undef unless $$buf =~ /\A\*(\d+)\r\n/;
+
+    my $pos = length($&);
+    my @args;
+
+    for (1 .. $1) {
+        my $rest = substr $$buf, $pos;
+        return undef unless $rest =~ /\A\$(\d+)\r\n/;
+        my $len = $1;
+        my $start = $pos + length($&);
+        return undef if length($$buf) < $start + $len + 2;
+        push @args, substr($$buf, $start, $len);
+        $pos = $start + $len + 2;
+    }
+
+    substr $$buf, 0, $pos, '';
+    return \@args;
+}
+
+sub answer {
+    my ($cmd, $cs, $scripts, $keys, $stats, $opt) = @_;
+
+    my $name = uc($cmd->[0] // '');
+    $stats->{ lc $name }++;
+
+    return '' if $cs->{mute};
+
+    if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'LOAD') {
+        my $sha = sha1_hex($cmd->[2] // '');
+        $scripts->{$sha} = 1;
+        $sha = sha1_hex("different $sha") if $opt->{bad_sha};
+        return bulk($sha);
+    }
+
+    if ($name eq 'FAKESTATS') {
+        # the asking connection is not counted
+        if (!$cs->{stats}++) {
+            $stats->{connections}--;
+            $stats->{open}--;
+        }
+
+        my @kv = map { ($_, $stats->{$_}) } sort keys %$stats;
+        return '*' . scalar(@kv) . "\r\n" . join '', map { bulk($_) } @kv;
+    }
+
+    if ($name eq 'FAKEFLUSH') {
+        %$scripts = ();
+        return "+OK\r\n";
+    }
+
+    return "+OK\r\n" if $name eq 'AUTH' || $name eq 'SELECT';
+    return "+PONG\r\n" if $name eq 'PING';
+
+    if ($name ne 'EVALSHA' && $name ne 'EVAL') {
+        return "-ERR unknown command '$name'\r\n";
+    }
+
+    my $numkeys = $cmd->[2] // 0;
+    my $key = $numkeys > 0 ? $cmd->[3] // '' : '';
+    my ($client) = $key =~ /\{[^:{}]*:(.*)\}/s;
+    $client //= '';
+    (my $mode = $client) =~ s/\..*//s;
+
+    if ($name eq 'EVALSHA') {
+        if (!$scripts->{ $cmd->[1] // '' } || $mode eq 'noscript') {
+            return "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+        }
+    } else {
+        $scripts->{ sha1_hex($cmd->[1] // '') } = 1;
+    }
+
+    my $ks = $keys->{$client} //= { count => 0, conns => [] };
+    $ks->{count}++;
+
+    push @{ $ks->{conns} }, $cs->{id}
+        unless grep { $_ == $cs->{id} } @{ $ks->{conns} };
+
+    return ints(0, 10, 0, 5000, 3000) if $mode eq 'reject';
+
+    my $bad = $ERRORS{$mode} ? "$ERRORS{$mode}\r\n" : $SHAPES{$mode};
+
+    if (defined $bad && ($ks->{count} == 1 || $cs->{sticky}{$client})) {
+        $cs->{sticky}{$client} = 1 if $STICKY{$mode};
+        $cs->{mute} = 1 if $mode eq 'silent';
+        $stats->{bad}++;
+        return $bad;
+    }
+
+    # which of the key's connections this one is: 2 proves a new one
+    my ($i) = grep { $ks->{conns}[$_] == $cs->{id} } 0 .. $#{ $ks->{conns} };
+
+    return ints(1, 1000, $i + 1, 1000, 0);
+}
+
+1;
