@@ -1,0 +1,1411 @@
+# Directives: every configuration error nginx -t reports (the message and
+# the file and line it names), the defaults, settings and rate_limit lists
+# inherited from outer levels.
+#
+# The configurations that must fail are written into files of user_files
+# and included, so that the line an error names is known exactly: the
+# runner's own nginx.conf puts the test's lines at numbers of its choosing.
+
+use Test::Nginx::Socket;
+use Test::RateLimit::Redis;
+
+# The blocks that make requests count them against one Redis (a second
+# round would find the first one's counts): one round.
+repeat_each(1);
+
+plan tests => repeat_each() * (blocks() * 3 + 90);
+
+no_long_string();
+
+# Requests of one block are pipelined on one connection and the error log
+# is read whole: the runner checks it after every response, and a line
+# that only a later request writes would otherwise be missing at the first
+# check.
+check_accum_error_log();
+
+# The [emerg] line of MSG naming line LINE of html/FILE.conf.
+sub emerg {
+    my ($msg, $file, $line) = @_;
+    return qr/\[emerg\] \d+#\d+: \Q$msg\E in \S+\/html\/\Q$file\E\.conf:$line$/;
+}
+
+sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
+
+# A gcra key whose next request is an hour away (burst 0).
+sub block_gcra_key {
+    my ($r, $key) = @_;
+    my $t = $r->cmd('TIME');
+    my $now = $t->[0] * 1_000_000 + $t->[1];
+    $r->cmd('SET', $key, $now + 3_600_000_000, 'PX', 3_600_000);
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST: zones may be named before they are defined, rate_limit_redis may come last
+--- http_config
+    rate_limit early;
+    rate_limit_zone early key=$remote_addr rate=10r/s burst=5;
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location = /t {
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- request
+GET /t
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+RateLimit-Policy: "early";q=10;w=1
+RateLimit: "early";r=5;t=1
+X-RateLimit-Limit: 6
+X-RateLimit-Remaining: 5
+X-RateLimit-Reset: 1
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST: defaults: status 429, headers on, dry run off, rejections logged at error
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone d key=$remote_addr rate=1r/m;
+--- config
+    location = /t {
+        rate_limit d;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- error_code eval
+[200, 429]
+--- response_headers eval
+["X-RL: PASSED\nRateLimit-Policy: \"d\";q=1;w=60\nRateLimit: \"d\";r=0;t=60\n!Retry-After",
+ "X-RL: REJECTED\nRateLimit-Policy: \"d\";q=1;w=60\nRateLimit: \"d\";r=0;t=60\nRetry-After: 60"]
+--- error_log eval
+qr/\[error\] \d+#\d+: \*\d+ limiting requests by zone "d", retry after 60 s, client: /
+--- no_error_log
+[alert]
+
+
+
+=== TEST: default fail_open on: Redis unreachable, the request passes with ERROR
+--- http_config
+    rate_limit_redis unix:/nonexistent/redis.sock;
+    rate_limit_zone d key=$remote_addr rate=1r/m;
+--- config
+    location = /t {
+        rate_limit d;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request
+GET /t
+--- error_code: 200
+--- response_headers
+X-RL: ERROR
+!RateLimit-Policy
+!RateLimit
+!Retry-After
+--- error_log
+rate_limit: cannot connect to redis "unix:/nonexistent/redis.sock"
+--- no_error_log
+[alert]
+
+
+
+=== TEST: settings are inherited from http and server and replaced in a location
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone per_uri key=$uri rate=1r/m;
+    rate_limit_status 503;
+    rate_limit_headers off;
+    rate_limit_log_level info;
+    rate_limit_dry_run on;
+    rate_limit_fail_open off;
+--- config
+    rate_limit_status 420;
+    rate_limit_log_level warn;
+    rate_limit_dry_run off;
+
+    location = /inherit {
+        rate_limit per_uri;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+
+    location = /own {
+        rate_limit per_uri;
+        rate_limit_status 503;
+        rate_limit_headers on;
+        rate_limit_log_level notice;
+        rate_limit_fail_open on;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- pipelined_requests eval
+["GET /inherit", "GET /inherit", "GET /own", "GET /own"]
+--- error_code eval
+[200, 420, 200, 503]
+--- response_headers eval
+["X-RL: PASSED\n!RateLimit-Policy\n!X-RateLimit-Remaining\n!Retry-After",
+ "X-RL: REJECTED\n!RateLimit-Policy\n!X-RateLimit-Remaining\nRetry-After: 60",
+ "X-RL: PASSED\nRateLimit-Policy: \"per_uri\";q=1;w=60\nX-RateLimit-Remaining: 0\n!Retry-After",
+ "X-RL: REJECTED\nRateLimit-Policy: \"per_uri\";q=1;w=60\nX-RateLimit-Remaining: 0\nRetry-After: 60"]
+--- error_log eval
+[qr/\[warn\] \d+#\d+: \*\d+ limiting requests by zone "per_uri", retry after 60 s, client: .*, request: "GET \/inherit /,
+ qr/\[notice\] \d+#\d+: \*\d+ limiting requests by zone "per_uri", retry after 60 s, client: .*, request: "GET \/own /]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST: an http-level rate_limit list is inherited; a level with its own replaces it; off inherits nothing
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone h key=$remote_addr rate=100r/s;
+    rate_limit_zone o key=$remote_addr rate=200r/m burst=10;
+    rate_limit h;
+--- config
+    location = /inherit {
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+
+    location = /own {
+        rate_limit o;
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+
+    location = /order {
+        rate_limit o;
+        rate_limit h;
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+
+    location = /off {
+        rate_limit off;
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- request eval
+["GET /inherit", "GET /own", "GET /order", "GET /off"]
+--- error_code eval
+[200, 200, 200, 200]
+--- response_headers eval
+["X-RL: [PASSED]\nRateLimit-Policy: \"h\";q=100;w=1",
+ "X-RL: [PASSED]\nRateLimit-Policy: \"o\";q=200;w=60",
+ "X-RL: [PASSED]\nRateLimit-Policy: \"o\";q=200;w=60, \"h\";q=100;w=1",
+ "X-RL: []\n!RateLimit-Policy\n!RateLimit\n!X-RateLimit-Limit"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST: a server-level rate_limit list replaces the http one for its locations
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone h key=$remote_addr rate=100r/s;
+    rate_limit_zone s key=$remote_addr rate=300r/h;
+    rate_limit h;
+--- config
+    rate_limit s;
+
+    location = /inherit {
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+
+    location = /own {
+        rate_limit h;
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+
+    location = /off {
+        rate_limit off;
+        add_header X-RL "[$rate_limit_status]" always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- request eval
+["GET /inherit", "GET /own", "GET /off"]
+--- error_code eval
+[200, 200, 200]
+--- response_headers eval
+["X-RL: [PASSED]\nRateLimit-Policy: \"s\";q=300;w=3600",
+ "X-RL: [PASSED]\nRateLimit-Policy: \"h\";q=100;w=1",
+ "X-RL: []\n!RateLimit-Policy"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST: rate_limit_redis with every parameter: db= selects the database
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3 connect_timeout=2s
+                     timeout=1s connections=2;
+    rate_limit_zone db key=client rate=1r/m;
+--- config
+    location = /t {
+        rate_limit db;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+my $r = main::redis();
+$r->cmd('FLUSHALL');
+$r->cmd('SELECT', 3);
+main::block_gcra_key($r, 'rl:{db:client}:g');
+--- request
+GET /t
+--- error_code: 429
+--- response_headers
+X-RL: REJECTED
+Retry-After: 3600
+--- error_log
+limiting requests by zone "db", retry after 3600 s
+--- no_error_log
+[alert]
+
+
+
+=== TEST: a unix socket address
+--- http_config
+    rate_limit_redis unix:$TEST_NGINX_REDIS_SOCKET;
+    rate_limit_zone u key=$remote_addr rate=10r/m burst=3;
+--- config
+    location = /t {
+        rate_limit u;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- request
+GET /t
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+RateLimit: "u";r=3;t=6
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST: a configuration error in the generated nginx.conf names that file
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+--- config
+    location = /t {
+        rate_limit nope;
+        empty_gif;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] \d+#\d+: unknown rate_limit zone "nope" in \S+\/conf\/nginx\.conf:\d+$/
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown zone: rate_limit at http level and no rate_limit_zone at all
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit nope;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('unknown rate_limit zone "nope"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown zone: a misspelt name in a location, reported with the using line
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone per_ip key=$binary_remote_addr rate=10r/s;
+>>> locations.conf
+location = /t {
+    rate_limit per-ip;
+    empty_gif;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('unknown rate_limit zone "per-ip"', 'locations', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown zone used twice: the first use is reported
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+location = /t {
+    rate_limit a;
+    rate_limit b;
+    empty_gif;
+}
+location = /u {
+    rate_limit b;
+    empty_gif;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('unknown rate_limit zone "b"', 'locations', 3)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: duplicate zone
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s;
+rate_limit_zone a key=$remote_addr rate=2r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('duplicate zone "a"', 'limits', 3)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad zone name: a dot
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a.b key=$remote_addr rate=1r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid zone name "a.b", must be 1-64 of "A-Za-z0-9_-"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad zone name: 65 bytes
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz key=$remote_addr rate=1r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid zone name "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", must be 1-64 of "A-Za-z0-9_-"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad zone name in rate_limit
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+location = /t {
+    rate_limit a:b;
+    empty_gif;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid zone name "a:b"', 'locations', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad rate: no "r"
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=10/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid rate "10/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad rate: unknown period
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=10r/w;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid rate "10r/w", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad rate: no number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid rate "r/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad rate: N = 0
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=0r/m;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "0r/m" is out of range: N must be between 1 and 1000000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate out of range: N above 10^9
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1000000001r/d;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "1000000001r/d" is out of range: N must be between 1 and 1000000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate out of range: more than one request per microsecond
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1000001r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "1000001r/s" is out of range: N must not exceed 1000000 for r/s (one request per microsecond)', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: burst with fixed_window
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=5 algorithm=fixed_window;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"burst" is not allowed with algorithm=fixed_window', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: burst with sliding_window, given before the algorithm
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr burst=0 rate=1r/s algorithm=sliding_window;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"burst" is not allowed with algorithm=sliding_window', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: burst with sliding_log
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr algorithm=sliding_log rate=1r/s burst=1;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"burst" is not allowed with algorithm=sliding_log', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad burst: not a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=ten;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid burst value "ten"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad burst: negative
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=-1;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid burst value "-1"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad burst: empty
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid burst value ""', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: burst out of range: above 10^9
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=1000000001;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('burst=1000000001 is out of range: burst must not exceed 1000000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: gcra burst out of range for the rate: (burst + 1) * T above 10^15 us
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/d burst=11574;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('burst=11574 is out of range for rate "1r/d": burst must not exceed 11573, as (burst + 1) * 86400000000 us (the emission interval) must not exceed 10^15 us', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown algorithm
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s algorithm=leaky_bucket;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('unknown algorithm "leaky_bucket"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: token_bucket: burst=0 is no capacity
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=0 algorithm=token_bucket;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('burst=0 is out of range: the capacity of algorithm=token_bucket must be at least 1', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: token_bucket: the default capacity N out of range
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=52125r/d algorithm=token_bucket;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "52125r/d" is out of range for algorithm=token_bucket: the capacity (burst, N by default) must not exceed 52124, as capacity * 86400000000 us (the period) must not exceed 2^52; set a smaller burst', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: token_bucket: burst out of range for the period
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/d burst=52125 algorithm=token_bucket;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('burst=52125 is out of range for rate "1r/d": burst must not exceed 52124, as burst * 86400000000 us (the period) must not exceed 2^52 with algorithm=token_bucket', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: sliding_window: N out of range for the period
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=52125r/d algorithm=sliding_window;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "52125r/d" is out of range for algorithm=sliding_window: N must not exceed 52124 for r/d, as N * 86400000000 us (the period) must not exceed 2^52', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: sliding_log: N out of range
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1000001r/h algorithm=sliding_log;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "1000001r/h" is out of range for algorithm=sliding_log: N must not exceed 1000000 (the requests kept per key)', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: missing key=
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a rate=1r/s burst=2;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('zone "a" must have "key" parameter', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: missing rate=
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr burst=2;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('zone "a" must have "rate" parameter', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown parameter of rate_limit_zone
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s nodelay;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid parameter "nodelay"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad cache size
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s cache=big;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid cache size "big"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad prefix: an opening brace
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s "prefix=rl{x";
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid prefix "rl{x", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad prefix: a closing brace
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s "prefix=rl}";
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid prefix "rl}", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad prefix: empty
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s prefix=;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid prefix "", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate_limit with no rate_limit_redis: the first use is reported
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+location = /t {
+    rate_limit a;
+    empty_gif;
+}
+location = /u {
+    rate_limit a;
+    empty_gif;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit" requires "rate_limit_redis"', 'locations', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad address: port out of range
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:65536;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid port in redis address "127.0.0.1:65536"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad address: unix socket without a path
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis unix:;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('no path in the unix domain socket in redis address "unix:"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad db: not a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 db=one;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid db "db=one"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad db: negative
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 db=-1;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid db "db=-1"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad timeout: not a time
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 timeout=fast;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid timeout "timeout=fast"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad timeout: zero
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 timeout=0ms;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid timeout "timeout=0ms"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad connect_timeout: zero
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 connect_timeout=0;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid connect_timeout "connect_timeout=0"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad connections: zero
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 connections=0;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid connections "connections=0", must be between 1 and 64', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad connections: above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 connections=65;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid connections "connections=65", must be between 1 and 64', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: unknown parameter of rate_limit_redis
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379
+                 timeout=50ms tls=on;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid parameter "tls="', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: a misspelt password parameter: named without its value
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 pasword=rl-secret-value;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid parameter "pasword="', 'limits', 1)
+--- no_error_log
+[alert]
+rl-secret-value
+
+
+
+=== TEST: duplicate rate_limit_redis
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_redis 127.0.0.1:6380;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_redis" directive is duplicate', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate_limit_redis is not allowed in a server
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+rate_limit_redis 127.0.0.1:6379;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_redis" directive is not allowed here', 'locations', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate_limit_zone is not allowed in a location
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+>>> locations.conf
+location = /t {
+    rate_limit_zone a key=$remote_addr rate=1r/s;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_zone" directive is not allowed here', 'locations', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 399
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 399;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 600
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 600;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 401
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 401;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 403
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 403;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: not a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status too_many;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive invalid number', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad log level
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_log_level debug;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid value "debug"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate_limit off after a zone at one level
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+location = /t {
+    rate_limit a;
+    rate_limit off;
+    empty_gif;
+}
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit" directive "off" cannot be combined with zones at one level', 'locations', 3)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: a zone after rate_limit off at one level
+--- http_config
+    include ../html/limits.conf;
+--- config
+    include ../html/locations.conf;
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s;
+>>> locations.conf
+rate_limit off;
+rate_limit a;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit" directive "off" cannot be combined with zones at one level', 'locations', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: the same zone twice at one level
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s;
+rate_limit a;
+rate_limit a;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit" directive is duplicate', 'limits', 4)
+--- no_error_log
+[alert]
+
+
+
