@@ -56,12 +56,20 @@ sub http_send {
     my ($path, %opt) = @_;
 
     my $port = $opt{port} // server_port();
-    my $sock = IO::Socket::INET->new(
-        PeerAddr => '127.0.0.1',
-        PeerPort => $port,
-        Proto    => 'tcp',
-        Timeout  => 5,
-    ) or die "http_send: cannot connect to 127.0.0.1:$port: $@";
+    my $deadline = time + 3;
+    my $sock;
+
+    # a slow machine may not listen yet right after the start
+    until ($sock = IO::Socket::INET->new(
+               PeerAddr => '127.0.0.1',
+               PeerPort => $port,
+               Proto    => 'tcp',
+               Timeout  => 5))
+    {
+        die "http_send: cannot connect to 127.0.0.1:$port: $@"
+            if time > $deadline || $@ !~ /refused/i;
+        sleep 0.02;
+    }
 
     binmode $sock;
     my $hdrs = join '', map { "$_\r\n" } @{ $opt{headers} // [] };

@@ -1,0 +1,224 @@
+# Exactness across instances and workers: two NGINX instances (own prefix,
+# master process, two workers each, own port) against one Redis, sixteen
+# keep-alive clients split over both hammering one key with five times the
+# limit, fail_open off and no refill during the run: for every algorithm
+# exactly the limit passes, the rest is rejected, nothing errs.
+#
+# Then the pipelining proof: with the deny cache off, every request is a
+# script call, and Redis shows more of them (INFO commandstats) than reads
+# made (INFO stats total_reads_processed): requests that arrive together
+# share one write.
+#
+# A plain Test::More test: it starts its own nginx instances.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Test::RateLimit::Instances;
+use Test::RateLimit::Client qw(free_port redis_cmd run_bg wait_bg);
+use Time::HiRes qw(time sleep);
+use POSIX ();
+
+for my $var (qw(TEST_NGINX_REDIS_PORT TEST_NGINX_LOAD_MODULES)) {
+    plan skip_all => "$var is not set (make test sets it)" unless $ENV{$var};
+}
+
+my $LIMIT = 200;
+my $CLIENTS = 16;                           # keep-alive connections
+my $PER_CLIENT = int((5 * $LIMIT + $CLIENTS - 1) / $CLIENTS);
+my $TOTAL = $CLIENTS * $PER_CLIENT;         # at least 5x the limit
+my $DEADLINE = time + 55;                   # the whole test
+
+my @ALGS = (
+    # algorithm, zone line, windowed (must not cross a window boundary)
+    [gcra => 'rate=1r/h burst=199', 0],
+    [token_bucket => 'rate=1r/h burst=200', 0],
+    [fixed_window => 'rate=200r/d', 1],
+    [sliding_window => 'rate=200r/d', 1],
+    [sliding_log => 'rate=200r/h', 0],
+);
+
+my $zones = join '', map {
+    my ($alg, $args) = @$_;
+    "    rate_limit_zone $alg key=\$arg_k $args algorithm=$alg;\n"
+} @ALGS;
+
+my $locations = join '', map {
+    my ($alg) = @$_;
+    <<"_EOC_";
+        location = /$alg {
+            rate_limit $alg;
+            add_header X-RL \$rate_limit_status always;
+            add_header X-Pid \$pid always;
+            empty_gif;
+        }
+_EOC_
+} @ALGS, ['pipe'];
+
+my $http = <<"_EOC_";
+    # generous: this test is about counting, not about a slow Redis
+    rate_limit_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT} timeout=5s;
+    rate_limit_fail_open off;
+    rate_limit_headers off;
+$zones
+    rate_limit_zone pipe key=\$arg_k rate=100000r/s burst=100000 cache=0;
+_EOC_
+
+my @nginx = map {
+    Test::RateLimit::Instances::Nginx->start(
+        name      => $_,
+        port      => free_port(),
+        workers   => 2,
+        reuseport => 1,
+        http      => $http,
+        server    => $locations,
+    )
+} qw(a b);
+
+ok(1, 'two instances up on ports ' . join(', ', map { $_->port } @nginx));
+
+# The module's connections to Redis: one per worker, all made.
+my $connected = Test::RateLimit::Client::wait_until(5, sub {
+    my @c = grep { ($_->{cmd} // '') =~ /^(script|evalsha)/ }
+        Test::RateLimit::Client::redis_clients();
+    @c == 4;
+});
+ok($connected, 'four workers connected to Redis');
+
+# One keep-alive client: connects, waits for the go, sends $n requests in
+# turn, and prints its counts as "status x-rl pid" lines.
+sub client {
+    my ($port, $path, $n, $go, $go_w) = @_;
+
+    return run_bg(sub {
+        close $go_w;             # or the go would never come
+        my $ka = Test::RateLimit::Client::KeepAlive->new(port => $port,
+                                                          timeout => 10);
+        my $buf;
+        sysread $go, $buf, 1;    # the go: the parent closes the pipe
+
+        my %count;
+        for (1 .. $n) {
+            my $r = $ka->get($path);
+            my $k = $r->{status}
+                ? join(' ', $r->{status}, $r->{headers}{'x-rl'} // '-',
+                       $r->{headers}{'x-pid'} // '-')
+                : "0 $r->{error} -";
+            $count{$k}++;
+            last unless $r->{status};
+        }
+        $ka->close;
+
+        return join '', map { "$_ $count{$_}\n" } sort keys %count;
+    });
+}
+
+# $CLIENTS clients, half on each instance, $per requests each on $path.
+sub run_clients {
+    my ($path, $per) = @_;
+
+    pipe my $go_r, my $go_w or die "pipe: $!";
+    my @bg = map {
+        client($nginx[$_ % 2]->port, $path, $per, $go_r, $go_w)
+    } 0 .. $CLIENTS - 1;
+    close $go_r;
+
+    sleep 0.2;                   # every client connected
+    my $start = time;
+    close $go_w;
+
+    my (%by_status, %pids);
+    for my $bg (@bg) {
+        for my $line (split /\n/, wait_bg($bg, 30)) {
+            my ($status, $rl, $pid, $n) = split / /, $line;
+            $by_status{"$status $rl"} += $n;
+            $pids{$pid} = 1 if $pid ne '-';
+        }
+    }
+
+    return (\%by_status, scalar keys %pids, time - $start);
+}
+
+# Reads made, and the commands the module sent (EVALSHA, EVAL): INFO's
+# total_commands_processed also counts the commands a script runs.
+sub info_stats {
+    my $info = redis_cmd('INFO', 'stats');
+    my %s = $info =~ /^(total_commands_processed|total_reads_processed):(\d+)/mg;
+
+    $info = redis_cmd('INFO', 'commandstats');
+    $s{scripts} = 0;
+    $s{scripts} += $1 while $info =~ /^cmdstat_(?:evalsha|eval):calls=(\d+)/mg;
+
+    return \%s;
+}
+
+for my $a (@ALGS) {
+    my ($alg, $args, $windowed) = @$a;
+
+    SKIP: {
+        # a run takes a few seconds: keep clear of a window boundary
+        my $day = time % 86400;
+        skip "$alg: within a minute of 00:00 UTC, a window boundary", 4
+            if $windowed && ($day > 86400 - 60 || $day < 5);
+        skip "$alg: out of time", 4 if time > $DEADLINE;
+
+        redis_cmd('FLUSHALL');
+        my $key = "exact-$alg-" . int(rand 1e9);
+
+        my ($by, $pids, $took) = run_clients("/$alg?k=$key", $PER_CLIENT);
+
+        my $passed = $by->{'200 PASSED'} // 0;
+        my $rejected = $by->{'429 REJECTED'} // 0;
+        my $other = $TOTAL - $passed - $rejected;
+        my $detail = join ', ', map { "$_: $by->{$_}" } sort keys %$by;
+
+        is($passed, $LIMIT,
+           sprintf('%s %s: exactly %d of %d passed over %d connections '
+                   . 'in %.2f s (%s)', $alg, $args, $LIMIT, $TOTAL,
+                   $CLIENTS, $took, $detail));
+        is($rejected, $TOTAL - $LIMIT, "$alg: the rest rejected");
+        is($other, 0, "$alg: no error, no 5xx, no lost request");
+        cmp_ok($pids, '>=', 3, "$alg: served by $pids workers of 4");
+    }
+}
+
+# Pipelining: every request a command (cache=0), requests from sixteen
+# clients at once; Redis counts its reads.
+SKIP: {
+    skip 'out of time', 2 if time > $DEADLINE;
+
+    redis_cmd('FLUSHALL');
+    my $before = info_stats();
+    my ($by, $pids, $took) = run_clients('/pipe?k=pipelining', 100);
+    my $after = info_stats();
+
+    my %d = map { $_ => $after->{$_} - $before->{$_} } keys %$after;
+    my $per_read = $d{total_reads_processed}
+                   ? $d{scripts} / $d{total_reads_processed} : 0;
+
+    is($by->{'200 PASSED'} // 0, $CLIENTS * 100,
+       sprintf('pipelining run: %d requests passed in %.2f s',
+               $CLIENTS * 100, $took));
+    cmp_ok($per_read, '>', 1.0,
+           sprintf('%d script calls (%d commands with the scripts\' own) '
+                   . 'in %d reads: %.2f calls per read', $d{scripts},
+                   $d{total_commands_processed}, $d{total_reads_processed},
+                   $per_read));
+}
+
+for my $n (@nginx) {
+    my @bad = grep { /\[(alert|crit|emerg)\]|exited on signal|open socket/ }
+        $n->error_log;
+    is(scalar @bad, 0, 'instance ' . $n->{name} . ': no alert, crash or '
+       . 'socket left while running') or diag @bad;
+
+    ok($n->stop(10), 'instance ' . $n->{name} . ' stopped gracefully');
+
+    @bad = grep { /\[(alert|crit|emerg)\]|exited on signal|open socket/ }
+        $n->error_log;
+    is(scalar @bad, 0, 'instance ' . $n->{name} . ': none at shutdown')
+        or diag @bad;
+}
+
+done_testing();
