@@ -10,7 +10,7 @@ use Test::RateLimit::Redis;
 # start from the first one's counts.
 repeat_each(1);
 
-plan tests => repeat_each() * 264;
+plan tests => repeat_each() * 298;
 
 no_long_string();
 
@@ -358,6 +358,67 @@ main::flush();
  "X-RL: PASSED\nX-RateLimit-Limit: 3\nX-RateLimit-Remaining: 1",
  "X-RL: PASSED\nX-RateLimit-Limit: 3\nX-RateLimit-Remaining: 0",
  "X-RL: REJECTED\nX-RateLimit-Limit: 3\nX-RateLimit-Remaining: 0\nRetry-After: 3600"]
+--- error_log
+limiting requests by zone "z", retry after 3600 s
+--- no_error_log
+[alert]
+
+
+
+=== TEST 12: a wait under a second: Retry-After 1 and t=1 (10r/s: T = 100 ms)
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone z key=$remote_addr rate=10r/s;
+--- config
+    location = /t {
+        rate_limit z;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::flush();
+--- pipelined_requests eval
+["GET /t", "GET /t"]
+--- error_code eval
+[200, 429]
+--- response_headers eval
+["X-RL: PASSED\nRateLimit: \"z\";r=0;t=1\nX-RateLimit-Reset: 1",
+ "X-RL: REJECTED\nRateLimit: \"z\";r=0;t=1\nRetry-After: 1"]
+--- error_log
+limiting requests by zone "z", retry after 1 s
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: rejected requests with bodies on a keep-alive connection: the next request is read right
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone z key=$remote_addr rate=1r/h;
+--- config
+    location = /t {
+        rate_limit z;
+        add_header X-RL $rate_limit_status always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/backend;
+    }
+
+    location = /backend {
+        return 200 "backend $request_method $content_length\n";
+    }
+
+    location = /free {
+        return 200 "free\n";
+    }
+--- init
+main::flush();
+--- pipelined_requests eval
+["POST /t\n" . ('a' x 1000), "POST /t\n" . ('b' x 3000), "PUT /t\n" . ('c' x 10), "GET /free"]
+--- error_code eval
+[200, 429, 429, 200]
+--- response_headers eval
+["X-RL: PASSED", "X-RL: REJECTED\nRetry-After: 3600", "X-RL: REJECTED\nRetry-After: 3600", "!X-RL"]
+--- response_body_like eval
+["^backend POST 1000\$", "429 Too Many Requests", "429 Too Many Requests", "^free\$"]
 --- error_log
 limiting requests by zone "z", retry after 3600 s
 --- no_error_log

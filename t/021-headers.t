@@ -11,7 +11,7 @@ use Test::RateLimit::Redis;
 # would start from the first one's counts (and nginx's deny cache).
 repeat_each(1);
 
-plan tests => repeat_each() * 191;
+plan tests => repeat_each() * 230;
 
 no_long_string();
 
@@ -381,4 +381,119 @@ main::flush();
 --- error_log
 limiting requests by zone "per_client", retry after 60 s
 --- no_error_log
+[alert]
+
+
+
+=== TEST 11: four zones, names of 64 bytes, large numbers: every item whole, in rate_limit order
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa key=$remote_addr rate=1000000000r/d;
+    rate_limit_zone bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb- key=$remote_addr rate=999r/h burst=10;
+    rate_limit_zone Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9- key=$remote_addr rate=7r/s burst=6;
+    rate_limit_zone x key=$remote_addr rate=1r/m;
+--- config
+    location = /t {
+        rate_limit aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;
+        rate_limit bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-;
+        rate_limit Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-;
+        rate_limit x;
+        add_header X-RL $rate_limit_status always;
+        add_header X-Zone $rate_limit_zone always;
+        empty_gif;
+    }
+--- init
+main::flush();
+--- request
+GET /t
+--- response_headers
+X-RL: PASSED
+X-Zone: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+RateLimit-Policy: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";q=1000000000;w=86400, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-";q=999;w=3600, "Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-";q=7;w=1, "x";q=1;w=60
+RateLimit: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";r=0;t=1, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-";r=10;t=4, "Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-Z_9-";r=6;t=1, "x";r=0;t=60
+X-RateLimit-Limit: 1
+X-RateLimit-Remaining: 0
+X-RateLimit-Reset: 1
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 12: the deciding location's settings hold on its error_page target
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone shown key=$remote_addr rate=1r/h;
+    rate_limit_zone hidden key=$remote_addr rate=1r/h;
+--- config
+    location = /headers-on {
+        rate_limit shown;
+        error_page 429 /page-headers-off;
+        empty_gif;
+    }
+
+    location = /headers-off {
+        rate_limit hidden;
+        rate_limit_headers off;
+        error_page 429 /page-headers-on;
+        empty_gif;
+    }
+
+    location = /page-headers-off {
+        rate_limit_headers off;
+        add_header X-RL $rate_limit_status always;
+        return 429 "limited\n";
+    }
+
+    location = /page-headers-on {
+        rate_limit_headers on;
+        add_header X-RL $rate_limit_status always;
+        return 429 "limited\n";
+    }
+--- init
+main::flush();
+--- pipelined_requests eval
+["GET /headers-on", "GET /headers-on", "GET /headers-off", "GET /headers-off"]
+--- error_code eval
+[200, 429, 200, 429]
+--- response_headers eval
+["RateLimit-Policy: \"shown\";q=1;w=3600",
+ "X-RL: REJECTED\nRateLimit-Policy: \"shown\";q=1;w=3600\nRetry-After: 3600",
+ "!RateLimit-Policy",
+ "X-RL: REJECTED\n!RateLimit-Policy\nRetry-After: 3600"]
+--- error_log eval
+[qr/limiting requests by zone "shown", retry after 3600 s/,
+ qr/limiting requests by zone "hidden", retry after 3600 s/]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: a subrequest's variables read the main request's decision (ssi echo)
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
+--- config
+    location = /page.html {
+        rate_limit z;
+        ssi on;
+        root html;
+    }
+
+    location = /part {
+        return 200 "status=$rate_limit_status remaining=$rate_limit_remaining zone=$rate_limit_zone";
+    }
+--- user_files
+>>> page.html
+[<!--# echo var="rate_limit_status" -->][<!--# include virtual="/part" -->]
+--- init
+main::flush();
+--- request
+GET /page.html HTTP/1.0
+--- response_headers
+RateLimit: "z";r=5;t=6
+--- response_body
+[PASSED][status=PASSED remaining=5 zone=z]
+--- no_error_log
+[error]
 [alert]
