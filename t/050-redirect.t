@@ -14,7 +14,7 @@ use Test::RateLimit::Redis;
 # The remaining counts depend on a fresh Redis: one round.
 repeat_each(1);
 
-plan tests => repeat_each() * 78;
+plan tests => repeat_each() * 83;
 
 no_long_string();
 
@@ -87,7 +87,39 @@ target
 
 
 
-=== TEST 2: index: counted once
+=== TEST 2: try_files, then rewrite ... last in the target: counted once
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
+--- config
+    rate_limit z;
+
+    location = /t {
+        try_files /nonexistent /moved;
+    }
+
+    location = /moved {
+        rewrite ^ /final last;
+    }
+
+    location = /final {
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::redis()->cmd('FLUSHALL');
+--- request
+GET /t
+--- response_headers
+X-RL: PASSED
+X-RateLimit-Remaining: 5
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 3: index: counted once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -116,7 +148,7 @@ the index
 
 
 
-=== TEST 3: error_page to a URI: counted once
+=== TEST 4: error_page to a URI: counted once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -152,7 +184,7 @@ not found
 
 
 
-=== TEST 4: try_files to a named location: counted once
+=== TEST 5: try_files to a named location: counted once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -180,7 +212,7 @@ X-RateLimit-Remaining: 5
 
 
 
-=== TEST 5: error_page to a named location: counted once
+=== TEST 6: error_page to a named location: counted once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -211,7 +243,7 @@ X-RateLimit-Remaining: 5
 
 
 
-=== TEST 6: X-Accel-Redirect from a proxied response: counted once
+=== TEST 7: X-Accel-Redirect from a proxied response: counted once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -250,7 +282,7 @@ target
 
 
 
-=== TEST 7: a redirect after a rejection is not decided again (error_page to a URI and to a name)
+=== TEST 8: a redirect after a rejection is not decided again (error_page to a URI and to a name)
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -296,7 +328,7 @@ limiting requests by zone "z", retry after 3570 s
 
 
 
-=== TEST 8: rewrite ... last to a limited location: decided there
+=== TEST 9: rewrite ... last to a limited location: decided there
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -324,7 +356,7 @@ RateLimit-Policy: "z";q=10;w=60
 
 
 
-=== TEST 9: try_files from an unlimited location to a limited one: decided there
+=== TEST 10: try_files from an unlimited location to a limited one: decided there
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -356,7 +388,7 @@ limiting requests by zone "z", retry after 3570 s
 
 
 
-=== TEST 10: index from an unlimited location to a limited one: decided there
+=== TEST 11: index from an unlimited location to a limited one: decided there
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -389,7 +421,7 @@ the index
 
 
 
-=== TEST 11: an auth_request subrequest to a limited location is not limited
+=== TEST 12: an auth_request subrequest to a limited location is not limited
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
@@ -420,7 +452,7 @@ X-RL: []
 
 
 
-=== TEST 12: ssi includes of a limited location: not limited, the page decided once
+=== TEST 13: ssi includes of a limited location: not limited, the page decided once
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
