@@ -430,10 +430,14 @@ ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (!rl_core_valid_zone_name((char *) value[1].data, value[1].len)) {
+    /* "off" could never be applied: "rate_limit off" is the keyword */
+
+    if (!rl_core_valid_zone_name((char *) value[1].data, value[1].len)
+        || ngx_strcmp(value[1].data, "off") == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone name \"%V\", must be 1-%d of "
-                           "\"A-Za-z0-9_-\"", &value[1],
+                           "\"A-Za-z0-9_-\" and not \"off\"", &value[1],
                            RL_CORE_ZONE_NAME_MAX);
         return NGX_CONF_ERROR;
     }

@@ -430,7 +430,25 @@ rate_limit_zone a.b key=$remote_addr rate=1r/s;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid zone name "a.b", must be 1-64 of "A-Za-z0-9_-"', 'limits', 2)
+main::emerg('invalid zone name "a.b", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad zone name: "off", which rate_limit could never apply
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone off key=$remote_addr rate=1r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid zone name "off", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -448,7 +466,7 @@ rate_limit_zone zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid zone name "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", must be 1-64 of "A-Za-z0-9_-"', 'limits', 2)
+main::emerg('invalid zone name "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
 --- no_error_log
 [alert]
 

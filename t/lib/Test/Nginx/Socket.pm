@@ -388,8 +388,8 @@ sub send_request ($$$$;$) {
         (my $want = lc $name) =~ tr/_/-/;
         my @vals = map { $_->[1] }
                    grep { lc($_->[0]) eq $want } @{ $self->{headers} };
-        return undef unless @vals;
-        return wantarray ? @vals : join(', ', @vals);
+        # as HTTP::Headers: an empty list (not one undef) when absent
+        return wantarray ? @vals : (@vals ? join(', ', @vals) : undef);
     }
 }
 
