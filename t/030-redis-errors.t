@@ -22,6 +22,9 @@ $ENV{TEST_NGINX_FAKE_REDIS_PORT} = $Fake->port;
 our $BadSha = Test::RateLimit::FakeRedis->start(bad_sha => 1);
 $ENV{TEST_NGINX_BAD_SHA_REDIS_PORT} = $BadSha->port;
 
+our $Mute = Test::RateLimit::FakeRedis->start(mute => 1);
+$ENV{TEST_NGINX_MUTE_REDIS_PORT} = $Mute->port;
+
 our @Shapes = qw(four six strings allowed2 retrypos overlimit negative nested
                  nestedel empty nil nilarray status integer);
 
@@ -31,7 +34,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 615;
+plan tests => 632;
 
 no_long_string();
 no_shuffle();
@@ -320,3 +323,47 @@ qr/\[alert\].*rate_limit: redis "127\.0\.0\.1:\d+" answered SCRIPT LOAD with/
 --- no_error_log
 [crit]
 signal
+
+
+
+=== TEST 17: a server that accepts and never answers the handshake: timeout bounds the wait
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_MUTE_REDIS_PORT
+                     timeout=100ms connect_timeout=300ms;
+    rate_limit_zone z key=$arg_k rate=10r/s;
+--- request eval
+["GET /open?k=ok.17", "GET /closed?k=ok.17"]
+--- error_code eval
+[200, 503]
+--- response_headers eval
+["X-RL: ERROR", "X-RL: ERROR"]
+--- response_headers_like eval
+["X-Time: ^0\\.(0\\d\\d|1[0-4]\\d)\$", ""]
+--- post_check
+if ($req_idx == 1) {
+    ok(wait_until(2, sub { log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" connect timed out/) }),
+       'the handshake that never ends times out');
+}
+
+
+
+=== TEST 18: two zones and a reply for one: malformed, fail policy
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_FAKE_REDIS_PORT timeout=1s;
+    rate_limit_zone z key=$arg_k rate=10r/s;
+    rate_limit_zone z2 key=$arg_k rate=10r/s;
+--- config
+    location = /two {
+        rate_limit z;
+        rate_limit z2;
+        rate_limit_fail_open off;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request
+GET /two?k=ok.18
+--- error_code: 503
+--- response_headers
+X-RL: ERROR
+--- error_log eval
+qr/\[error\].*rate_limit: malformed reply from redis \(type 2, 5 elements\)/

@@ -12,6 +12,9 @@ package Test::RateLimit::FakeRedis;
 #   my $st = $fake->stats;                # { connections => ..., evalsha => ... }
 #   $fake->stop;                          # also done at END
 #
+# Options of start: bad_sha => 1 answers SCRIPT LOAD with another SHA-1;
+# mute => 1 accepts connections and never answers anything.
+#
 # The behaviour is chosen by the client key of the first key of the command
 # (rl:{ZONE:CLIENT}:TAG): MODE or MODE.ANYTHING, where MODE is one of
 #
@@ -277,7 +280,7 @@ sub answer {
     my $name = uc($cmd->[0] // '');
     $stats->{ lc $name }++;
 
-    return '' if $cs->{mute};
+    return '' if $cs->{mute} || ($opt->{mute} && $name ne 'FAKESTATS');
 
     if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'LOAD') {
         my $sha = sha1_hex($cmd->[2] // '');

@@ -140,8 +140,9 @@ use File::Path qw(make_path);
 use POSIX ();
 use Time::HiRes qw(time sleep);
 
-# name, port, workers, http (text inside http{}), server (inside server{}),
-# main (top level); the module from TEST_NGINX_LOAD_MODULES.
+# name, port, workers, master (default 1), reuseport, http (text inside
+# http{}), server (inside server{}), main (top level); the module from
+# TEST_NGINX_LOAD_MODULES.
 sub start {
     my ($class, %opt) = @_;
 
@@ -159,7 +160,7 @@ sub start {
 $modules$user
 worker_processes $workers;
 daemon off;
-master_process on;
+master_process @{[ ($opt{master} // 1) ? 'on' : 'off' ]};
 pid logs/nginx.pid;
 error_log logs/error.log info;
 worker_rlimit_nofile 4096;
