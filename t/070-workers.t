@@ -23,7 +23,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 58;
+plan tests => 71;
 
 no_long_string();
 no_shuffle();
@@ -91,6 +91,82 @@ sub main::reload_under_load {
     # new workers connected, old connections gone
     main::wait_clients(2 * $conns_per_worker);
     $ReloadTook = time - $start;
+}
+
+# Twelve clients (keep-alive, some leaving mid-wait, fail open and closed,
+# two zones) for $secs, while Redis connections are killed, Redis paused,
+# its scripts flushed, its data flushed and nginx reloaded at random.
+sub main::chaos {
+    my ($secs) = @_;
+
+    srand 70;
+    my $port = $ENV{TEST_NGINX_REUSEPORT_PORT};
+
+    my @bg = map { my $c = $_; run_bg(sub {
+        my (%st, $ka);
+        my $end = time + $secs;
+        my $path = $c % 2 ? '/t' : '/c';
+
+        while (time < $end) {
+            my $k = 'k' . int(rand 20);
+
+            if (rand() < 0.1) {
+                my $s = eval { http_send("$path?k=$k", port => $port) };
+                sleep 0.01;
+                close $s if $s;
+                $st{left}++;
+                next;
+            }
+
+            $ka //= Test::RateLimit::Client::KeepAlive->new(port => $port,
+                                                            timeout => 3);
+            my $r = $ka->get("$path?k=$k");
+
+            if (!$r->{status}) {
+                # keep-alive connections closed by a reload
+                $st{'closed by nginx'}++;
+                undef $ka;
+                next;
+            }
+
+            $st{"$r->{status} " . ($r->{headers}{'x-rl'} // '-')}++;
+        }
+
+        return join ', ', map { "$_=$st{$_}" } sort keys %st;
+    }) } 1 .. 12;
+
+    my $master = main::master_pid();
+    my $end = time + $secs - 0.3;
+    my %ops;
+
+    while (time < $end) {
+        my $x = int rand 6;
+
+        if ($x == 0) {
+            redis_cmd('CLIENT', 'PAUSE', int(rand 150), 'ALL');
+            $ops{pause}++;
+        } elsif ($x == 1) {
+            for (main::nginx_clients()) {
+                next if rand() < 0.5;
+                redis_cmd('CLIENT', 'KILL', 'ID', $_->{id});
+                $ops{kill}++;
+            }
+        } elsif ($x == 2) {
+            redis_cmd('SCRIPT', 'FLUSH');
+            $ops{'script flush'}++;
+        } elsif ($x == 3 && rand() < 0.3) {
+            kill 'HUP', $master;
+            $ops{reload}++;
+        } else {
+            redis_cmd('FLUSHALL');
+            $ops{flushall}++;
+        }
+
+        sleep rand 0.1;
+    }
+
+    my @load = map { wait_bg($_, $secs + 10) } @bg;
+    return (join(', ', map { "$_=$ops{$_}" } sort keys %ops), @load);
 }
 
 add_block_preprocessor(sub {
@@ -221,3 +297,59 @@ my @c = main::nginx_clients();
 is(scalar @c, 4, sprintf('four connections again (%.2f s)', $main::ReloadTook));
 my %before = map { $_ => 1 } @main::BeforeIds;
 is(scalar(grep { $before{ $_->{id} } } @c), 0, 'all new: the old ones are closed');
+
+
+
+=== TEST 5: chaos under load: connections killed, Redis paused and flushed, reloads
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=50ms
+                     connect_timeout=200ms connections=2;
+    rate_limit_zone z key=$arg_k rate=100r/s burst=50;
+    rate_limit_zone w key=$arg_k rate=5r/s algorithm=sliding_log;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_REUSEPORT_PORT reuseport;
+        location = /t {
+            rate_limit z;
+            rate_limit w;
+            add_header X-RL $rate_limit_status always;
+            empty_gif;
+        }
+        location = /c {
+            rate_limit z;
+            rate_limit_fail_open off;
+            add_header X-RL $rate_limit_status always;
+            empty_gif;
+        }
+    }
+--- init
+main::wait_clients(4);
+--- request
+GET /t?k=before
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+--- post_check
+my ($ops, @load) = main::chaos(4);
+my ($ok, $bad) = (0, 0);
+for (@load) {
+    for (split /, /) {
+        my ($what, $n) = /^(.*)=(\d+)$/ or next;
+        if ($what =~ /^(200 PASSED|429 REJECTED|200 ERROR|503 ERROR)$|^(left|closed by nginx)$/) {
+            $ok += $n;
+        } else {
+            $bad += $n;
+            diag "unexpected: $what=$n";
+        }
+    }
+}
+ok($ok > 1000, "$ok requests and abandoned clients through chaos ($ops)");
+is($bad, 0, 'every answer a decision or the fail policy');
+ok(wait_until(5, sub { (http_get('/t?k=after')->{headers}{'x-rl'} // '') eq 'PASSED' }),
+   'decided after the chaos');
+ok(main::wait_clients(4), 'two workers, two connections each, again');
+--- no_error_log
+[alert]
+[crit]
+exited on signal
+open socket

@@ -163,7 +163,6 @@ daemon off;
 master_process @{[ ($opt{master} // 1) ? 'on' : 'off' ]};
 pid logs/nginx.pid;
 error_log logs/error.log info;
-worker_rlimit_nofile 4096;
 @{[ $opt{main} // '' ]}
 
 events {
