@@ -49,6 +49,7 @@ typedef struct {
     ngx_uint_t                          number;
 
     unsigned                            flushing:1;
+    unsigned                            unasked:1; /* refused a reply */
 } ngx_http_rate_limit_conn_t;
 
 
@@ -105,11 +106,39 @@ static void ngx_http_rate_limit_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_connect_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_idle_handler(ngx_event_t *ev);
 
+static void *ngx_http_rate_limit_redis_create_string(
+    const redisReadTask *task, char *str, size_t len);
+static void *ngx_http_rate_limit_redis_create_array(
+    const redisReadTask *task, int elements);
+static void *ngx_http_rate_limit_redis_create_integer(
+    const redisReadTask *task, long long value);
+static void *ngx_http_rate_limit_redis_create_nil(const redisReadTask *task);
+static ngx_uint_t ngx_http_rate_limit_redis_unasked(
+    const redisReadTask *task);
+
 static char *ngx_http_rate_limit_strdup(ngx_str_t *s, ngx_log_t *log);
 
 
 static ngx_http_rate_limit_link_t  *ngx_http_rate_limit_link;
 static time_t  ngx_http_rate_limit_logged[NGX_HTTP_RATE_LIMIT_LOG_CAUSES];
+
+
+/*
+ * hiredis asserts (and so aborts the worker) when a reply comes that no
+ * command asked for, which only a broken server or proxy sends.  The
+ * reader's object functions are wrapped to refuse such a reply instead:
+ * the reader then fails, and hiredis drops the connection.
+ */
+
+static redisReplyObjectFunctions  *ngx_http_rate_limit_hiredis_fn;
+
+static redisReplyObjectFunctions  ngx_http_rate_limit_reply_fn = {
+    ngx_http_rate_limit_redis_create_string,
+    ngx_http_rate_limit_redis_create_array,
+    ngx_http_rate_limit_redis_create_integer,
+    ngx_http_rate_limit_redis_create_nil,
+    NULL                                    /* hiredis's, at first use */
+};
 
 
 ngx_int_t
@@ -429,6 +458,16 @@ ngx_http_rate_limit_redis_attach(ngx_http_rate_limit_conn_t *rc,
 
     rc->c = c;
     rc->attached = ac;
+    rc->unasked = 0;
+
+    if (ngx_http_rate_limit_hiredis_fn == NULL) {
+        ngx_http_rate_limit_hiredis_fn = ac->c.reader->fn;
+        ngx_http_rate_limit_reply_fn.freeObject =
+                                    ngx_http_rate_limit_hiredis_fn->freeObject;
+    }
+
+    ac->c.reader->fn = &ngx_http_rate_limit_reply_fn;
+    ac->c.reader->privdata = ac;
 
     ac->data = rc;
     ac->ev.data = rc;
@@ -600,12 +639,16 @@ ngx_http_rate_limit_redis_on_disconnect(const redisAsyncContext *ac,
     if (status != REDIS_OK && ngx_http_rate_limit_link
         && !ngx_http_rate_limit_link->exiting)
     {
+        /* a refused reply fails the reader as if out of memory */
+
         ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_CLOSED,
                                       ngx_http_rate_limit_link->log,
                                       "rate_limit: redis \"%V\" closed the "
                                       "connection: %s",
                                       &ngx_http_rate_limit_link->name,
-                                      ac->errstr);
+                                      rc->unasked ? "a reply no command "
+                                                    "asked for"
+                                                  : ac->errstr);
     }
 
     if (rc->ac == ac) {
@@ -946,6 +989,79 @@ ngx_http_rate_limit_redis_idle_handler(ngx_event_t *ev)
                                   rc->pending);
 
     ngx_http_rate_limit_redis_drop(rc);
+}
+
+
+static void *
+ngx_http_rate_limit_redis_create_string(const redisReadTask *task, char *str,
+    size_t len)
+{
+    if (ngx_http_rate_limit_redis_unasked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_rate_limit_hiredis_fn->createString(task, str, len);
+}
+
+
+static void *
+ngx_http_rate_limit_redis_create_array(const redisReadTask *task,
+    int elements)
+{
+    if (ngx_http_rate_limit_redis_unasked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_rate_limit_hiredis_fn->createArray(task, elements);
+}
+
+
+static void *
+ngx_http_rate_limit_redis_create_integer(const redisReadTask *task,
+    long long value)
+{
+    if (ngx_http_rate_limit_redis_unasked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_rate_limit_hiredis_fn->createInteger(task, value);
+}
+
+
+static void *
+ngx_http_rate_limit_redis_create_nil(const redisReadTask *task)
+{
+    if (ngx_http_rate_limit_redis_unasked(task)) {
+        return NULL;
+    }
+
+    return ngx_http_rate_limit_hiredis_fn->createNil(task);
+}
+
+
+/*
+ * A reply's top object is made before its callback is taken off the
+ * queue: an empty queue then means that no command asked for it.
+ */
+
+static ngx_uint_t
+ngx_http_rate_limit_redis_unasked(const redisReadTask *task)
+{
+    redisAsyncContext           *ac = task->privdata;
+    ngx_http_rate_limit_conn_t  *rc;
+
+    /* an error reply hiredis handles itself, and names in errstr */
+
+    if (task->parent != NULL || task->type == REDIS_REPLY_ERROR
+        || ac->replies.head != NULL)
+    {
+        return 0;
+    }
+
+    rc = ac->data;
+    rc->unasked = 1;
+
+    return 1;
 }
 
 
