@@ -2,10 +2,11 @@
 # replies of the wrong shape, errors that call for a new connection.  The
 # module applies the fail policy to the request concerned and never crashes;
 # BUSY, OOM and script errors fail only that request (the connection stays,
-# as the fake's answer on it shows), READONLY, LOADING, MASTERDOWN, NOAUTH
-# and protocol errors drop the connection and make a new one (the fake's
-# next answer comes from a second connection); and the log says so about
-# once a second per cause, however many requests fail.
+# as the fake's answer on it shows), READONLY, LOADING, MASTERDOWN, NOAUTH,
+# protocol errors and replies no command asked for drop the connection and
+# make a new one (the fake's next answer comes from a second connection);
+# and the log says so about once a second per cause, however many requests
+# fail.
 #
 # The fake (t/lib/Test/RateLimit/FakeRedis.pm) answers each command by its
 # client key, "MODE.N": the first command with a key gets the bad answer,
@@ -34,7 +35,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 632;
+plan tests => 663;
 
 no_long_string();
 no_shuffle();
@@ -367,3 +368,33 @@ GET /two?k=ok.18
 X-RL: ERROR
 --- error_log eval
 qr/\[error\].*rate_limit: malformed reply from redis \(type 2, 5 elements\)/
+
+
+
+=== TEST 19: a reply no command asked for: the connection is dropped, the worker lives
+--- request eval
+["GET /open?k=extra.19", "GET /open?k=extra.19", "GET /open?k=ok.19"]
+--- error_code eval
+[200, 200, 200]
+--- response_headers eval
+["X-RL: PASSED\nX-Remaining: 1", "X-RL: PASSED\nX-Remaining: 2", "X-RL: PASSED"]
+--- post_check
+if ($req_idx == 2) {
+    ok(log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" closed the connection: a reply no command asked for/),
+       'the unasked reply is logged');
+}
+
+
+
+=== TEST 20: an error reply no command asked for: the connection is dropped
+--- request eval
+["GET /open?k=extraerr.20", "GET /open?k=extraerr.20"]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-RL: PASSED\nX-Remaining: 1", "X-RL: PASSED\nX-Remaining: 2"]
+--- post_check
+if ($req_idx == 1) {
+    ok(log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" closed the connection: ERR nobody asked/),
+       'the error is logged');
+}

@@ -23,6 +23,8 @@ package Test::RateLimit::FakeRedis;
 #             the order they first did (1: the first, 2: a new one), so
 #             $rate_limit_remaining shows whether the module reconnected
 #   reject    always rejected: [0, 10, 0, 5000, 3000]
+#   extra     as ok, followed by a reply no command asked for (:1)
+#   extraerr  as ok, followed by an error reply no command asked for
 #   noscript  EVALSHA always answered NOSCRIPT; EVAL answers as ok
 #
 # and every other mode is "bad once": the first command with that client key
@@ -346,7 +348,11 @@ sub answer {
     # which of the key's connections this one is: 2 proves a new one
     my ($i) = grep { $ks->{conns}[$_] == $cs->{id} } 0 .. $#{ $ks->{conns} };
 
-    return ints(1, 1000, $i + 1, 1000, 0);
+    # after the answer, one more that no command asked for
+    my $extra = $mode eq 'extra' ? ":1\r\n"
+              : $mode eq 'extraerr' ? "-ERR nobody asked\r\n" : '';
+
+    return ints(1, 1000, $i + 1, 1000, 0) . $extra;
 }
 
 1;
