@@ -29,7 +29,6 @@ typedef struct {
 
 
 typedef struct {
-    ngx_cycle_t                *cycle;
     ngx_uint_t                  ncaches;
     rl_core_cache_t           **caches;     /* by zone index, NULL: off */
 } ngx_http_rate_limit_worker_t;
@@ -55,6 +54,8 @@ static ngx_int_t ngx_http_rate_limit_verdict(ngx_http_request_t *r,
 static void ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_cleanup(void *data);
+static rl_core_cache_t *ngx_http_rate_limit_cache(
+    ngx_http_rate_limit_zone_t *zone);
 static uint64_t ngx_http_rate_limit_wall_msec(void);
 
 
@@ -97,17 +98,6 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
 
     if (rlcf->rules == NULL || rlcf->rules->nelts == 0) {
         return NGX_DECLINED;
-    }
-
-    if (ngx_http_rate_limit_worker.cycle != ngx_cycle) {
-        /* a single process reloaded its configuration */
-        ngx_http_rate_limit_exit_worker((ngx_cycle_t *) ngx_cycle);
-
-        if (ngx_http_rate_limit_init_worker((ngx_cycle_t *) ngx_cycle)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
 
     ctx = ngx_http_rate_limit_create_ctx(r, rlcf);
@@ -196,8 +186,6 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
     ngx_http_rate_limit_zone_t      **zones;
     ngx_http_rate_limit_main_conf_t  *rmcf;
 
-    ngx_http_rate_limit_worker.cycle = cycle;
-
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_rate_limit_module);
 
@@ -252,7 +240,6 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 
     ngx_http_rate_limit_worker.caches = NULL;
     ngx_http_rate_limit_worker.ncaches = 0;
-    ngx_http_rate_limit_worker.cycle = NULL;
 }
 
 
@@ -347,7 +334,7 @@ ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
 
     for (i = 0; i < ctx->nzones; i++) {
         zone = ctx->zones[i];
-        cache = ngx_http_rate_limit_worker.caches[zone->index];
+        cache = ngx_http_rate_limit_cache(zone);
 
         if (cache == NULL) {
             continue;
@@ -616,7 +603,7 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
 
     if (!ctx->cached) {
         for (i = 0; i < ctx->nzones; i++) {
-            cache = ngx_http_rate_limit_worker.caches[ctx->zones[i]->index];
+            cache = ngx_http_rate_limit_cache(ctx->zones[i]);
 
             if (cache == NULL || ctx->results[i].allowed) {
                 continue;
@@ -725,6 +712,23 @@ ngx_http_rate_limit_cleanup(void *data)
     if (ctx->wait.posted) {
         ngx_delete_posted_event(&ctx->wait);
     }
+}
+
+
+/*
+ * The worker's deny cache of a zone.  Without a master process a reload
+ * keeps the worker and its caches (see the README), so a zone of the new
+ * configuration may have no cache here.
+ */
+
+static rl_core_cache_t *
+ngx_http_rate_limit_cache(ngx_http_rate_limit_zone_t *zone)
+{
+    if (zone->index >= ngx_http_rate_limit_worker.ncaches) {
+        return NULL;
+    }
+
+    return ngx_http_rate_limit_worker.caches[zone->index];
 }
 
 
