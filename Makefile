@@ -80,7 +80,9 @@ $(NGX_BUILD)/objs/Makefile: config config.make
 
 $(SO): $(NGX_BUILD)/objs/Makefile $(GLUE_SRCS) $(CORE_LIB)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/$(MODULE).so $@
+	@# a new file, not overwritten in place: a running nginx maps this one
+	cp $(NGX_BUILD)/objs/$(MODULE).so $@.tmp
+	mv $@.tmp $@
 
 
 # Tests.
