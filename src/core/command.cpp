@@ -117,73 +117,25 @@ rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
     return RL_CORE_OK;
 }
 
-rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
-    std::size_t n, std::uint64_t nowMs, const char **argv,
-    std::size_t *argvlen, char *buf, std::size_t bytes) noexcept
+namespace {
+
+// The command's arguments in order, handed to a sink that either counts
+// them, records them as argv, or writes them as RESP.  A sink has:
+//   char *begin(std::size_t len)   where to write an argument of len bytes
+//   void end(char *p)              the argument ends at p
+//   void literal(const char *s, std::size_t len)   a constant argument
+// The walk is the same for all three, so the count is exact for the build.
+template <class Sink>
+void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
+    std::uint64_t nowMs, std::size_t keys, Sink &sink) noexcept
 {
-    if (zones == nullptr || n == 0 || argv == nullptr || argvlen == nullptr
-        || buf == nullptr)
-    {
-        return RL_CORE_EINVAL;
-    }
-
-    // First pass: check every zone and the exact room needed at nowMs,
-    // so nothing is written past buf whatever the caller sized.
-    std::size_t keys = 0;
-    std::size_t need = 0;
-
-    for (std::size_t i = 0; i < n; i++) {
-        const rl_core_zone_request_t &z = zones[i];
-        const Algorithm *alg = checkZone(z);
-
-        if (alg == nullptr) {
-            return RL_CORE_EINVAL;
-        }
-
-        ZonePlan plan = planZone(z, alg);
-        std::size_t base = plan.parts.baseLength()
-            + clientKeyLength(std::string_view(z.key, z.key_len));
-
-        need += alg->keyCount * base + zoneArgumentBytes(plan, *z.limit);
-
-        if (alg->windowed) {
-            std::int64_t w = windowNumber(nowMs, z.limit->period_s)
-                             - static_cast<std::int64_t>(alg->currentWindow);
-
-            for (std::size_t k = 0; k < alg->keyCount; k++) {
-                need += 1 + decimalLength(w + static_cast<std::int64_t>(k));
-            }
-        }
-
-        keys += alg->keyCount;
-    }
-
-    need += decimalLength(static_cast<std::uint64_t>(keys)) + 1
-            + decimalLength(static_cast<std::uint64_t>(n));
-
-    if (need > bytes) {
-        return RL_CORE_EINVAL;
-    }
-
-    char *p = buf;
-    std::size_t a = 0;
-
-    // Each argument is written at p, then recorded from start to p.
-    auto record = [&](const char *start) noexcept {
-        argv[a] = start;
-        argvlen[a] = static_cast<std::size_t>(p - start);
-        a++;
-    };
-
     static constexpr char evalsha[] = "EVALSHA";
-    argv[a] = evalsha;
-    argvlen[a++] = sizeof(evalsha) - 1;
-    argv[a] = scriptSha1;
-    argvlen[a++] = 40;
 
-    char *start = p;
-    p = writeDecimal(p, static_cast<std::uint64_t>(keys));
-    record(start);
+    sink.literal(evalsha, sizeof(evalsha) - 1);
+    sink.literal(scriptSha1, 40);
+
+    char *p = sink.begin(decimalLength(static_cast<std::uint64_t>(keys)));
+    sink.end(writeDecimal(p, static_cast<std::uint64_t>(keys)));
 
     for (std::size_t i = 0; i < n; i++) {
         const rl_core_zone_request_t &z = zones[i];
@@ -193,6 +145,7 @@ rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
         plan.parts.client = clientKey(std::string_view(z.key, z.key_len),
                                       hashed);
 
+        std::size_t base = plan.parts.baseLength();
         std::int64_t w = 0;
 
         if (plan.alg->windowed) {
@@ -201,26 +154,31 @@ rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
         }
 
         for (std::size_t k = 0; k < plan.alg->keyCount; k++) {
-            start = p;
-            p = plan.parts.writeBase(p);
+            std::int64_t window = w + static_cast<std::int64_t>(k);
+            std::size_t len = base;
+
+            if (plan.alg->windowed) {
+                len += 1 + decimalLength(window);
+            }
+
+            p = plan.parts.writeBase(sink.begin(len));
 
             if (plan.alg->windowed) {
                 *p++ = ':';
-                p = writeDecimal(p, w + static_cast<std::int64_t>(k));
+                p = writeDecimal(p, window);
             }
 
-            record(start);
+            sink.end(p);
         }
     }
 
     // now_us: 0 tells the script to take the time from Redis TIME.
-    start = p;
+    p = sink.begin(1);
     *p++ = '0';
-    record(start);
+    sink.end(p);
 
-    start = p;
-    p = writeDecimal(p, static_cast<std::uint64_t>(n));
-    record(start);
+    p = sink.begin(decimalLength(static_cast<std::uint64_t>(n)));
+    sink.end(writeDecimal(p, static_cast<std::uint64_t>(n)));
 
     for (std::size_t i = 0; i < n; i++) {
         const rl_core_limit_t &limit = *zones[i].limit;
@@ -232,17 +190,270 @@ rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
             static_cast<std::uint64_t>(alg->keyCount),
         };
 
-        start = p;
+        p = sink.begin(alg->name.size());
         std::memcpy(p, alg->name.data(), alg->name.size());
-        p += alg->name.size();
-        record(start);
+        sink.end(p + alg->name.size());
 
         for (std::uint64_t v : values) {
-            start = p;
-            p = writeDecimal(p, v);
-            record(start);
+            p = sink.begin(decimalLength(v));
+            sink.end(writeDecimal(p, v));
         }
     }
+}
+
+// Counts arguments and bytes, writing into a scratch area that any one
+// argument fits (a key is at most prefix + zone + hashed client + window).
+class CountSink {
+public:
+    std::size_t argc = 0;
+    std::size_t bytes = 0;          // argument bytes
+    std::size_t resp = 0;           // the same as RESP, but the header
+
+    char *begin(std::size_t len) noexcept
+    {
+        bytes += len;
+        resp += respArgument(len);
+        return scratch_;
+    }
+
+    void end(char *) noexcept { argc++; }
+
+    void literal(const char *, std::size_t len) noexcept
+    {
+        argc++;
+        resp += respArgument(len);
+    }
+
+    static std::size_t respArgument(std::size_t len) noexcept
+    {
+        // "$" LEN "\r\n" bytes "\r\n"
+        return 1 + decimalLength(static_cast<std::uint64_t>(len)) + 2
+               + len + 2;
+    }
+
+private:
+    char scratch_[RL_CORE_PREFIX_MAX + RL_CORE_ZONE_NAME_MAX
+                  + RL_CORE_CLIENT_KEY_MAX + 2 * decimalMax + 16];
+};
+
+class ArgvSink {
+public:
+    ArgvSink(const char **argv, std::size_t *argvlen, char *buf) noexcept
+        : argv_(argv), argvlen_(argvlen), p_(buf)
+    {}
+
+    char *begin(std::size_t) noexcept { start_ = p_; return p_; }
+
+    void end(char *p) noexcept
+    {
+        argv_[a_] = start_;
+        argvlen_[a_++] = static_cast<std::size_t>(p - start_);
+        p_ = p;
+    }
+
+    void literal(const char *s, std::size_t len) noexcept
+    {
+        argv_[a_] = s;
+        argvlen_[a_++] = len;
+    }
+
+private:
+    const char **argv_;
+    std::size_t *argvlen_;
+    char *p_;
+    char *start_ = nullptr;
+    std::size_t a_ = 0;
+};
+
+class RespSink {
+public:
+    explicit RespSink(char *buf) noexcept : p_(buf) {}
+
+    char *begin(std::size_t len) noexcept
+    {
+        *p_++ = '$';
+        p_ = writeDecimal(p_, static_cast<std::uint64_t>(len));
+        *p_++ = '\r';
+        *p_++ = '\n';
+        return p_;
+    }
+
+    void end(char *p) noexcept
+    {
+        p_ = p;
+        *p_++ = '\r';
+        *p_++ = '\n';
+    }
+
+    void literal(const char *s, std::size_t len) noexcept
+    {
+        std::memcpy(begin(len), s, len);
+        end(p_ + len);
+    }
+
+    char *position() const noexcept { return p_; }
+
+private:
+    char *p_;
+};
+
+// Checks every zone; the number of KEYS, or 0 when a zone cannot be sent.
+std::size_t countKeys(const rl_core_zone_request_t *zones, std::size_t n)
+    noexcept
+{
+    std::size_t keys = 0;
+
+    for (std::size_t i = 0; i < n; i++) {
+        const Algorithm *alg = checkZone(zones[i]);
+
+        if (alg == nullptr) {
+            return 0;
+        }
+
+        keys += alg->keyCount;
+    }
+
+    return keys;
+}
+
+std::size_t respHeader(std::size_t argc) noexcept
+{
+    // "*" ARGC "\r\n"
+    return 1 + decimalLength(static_cast<std::uint64_t>(argc)) + 2;
+}
+
+}  // namespace
+
+rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
+    std::size_t n, std::uint64_t nowMs, const char **argv,
+    std::size_t *argvlen, char *buf, std::size_t bytes) noexcept
+{
+    if (zones == nullptr || n == 0 || argv == nullptr || argvlen == nullptr
+        || buf == nullptr)
+    {
+        return RL_CORE_EINVAL;
+    }
+
+    std::size_t keys = countKeys(zones, n);
+
+    if (keys == 0) {
+        return RL_CORE_EINVAL;
+    }
+
+    // The exact room at nowMs, so nothing is written past buf whatever
+    // the caller sized.
+    CountSink count;
+    emitCommand(zones, n, nowMs, keys, count);
+
+    if (count.bytes > bytes) {
+        return RL_CORE_EINVAL;
+    }
+
+    ArgvSink sink(argv, argvlen, buf);
+    emitCommand(zones, n, nowMs, keys, sink);
+
+    return RL_CORE_OK;
+}
+
+rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
+    std::size_t n, std::size_t &bytes) noexcept
+{
+    std::size_t argc, args;
+    rl_core_status_e rc = commandSize(zones, n, argc, args);
+
+    if (rc != RL_CORE_OK) {
+        return rc;
+    }
+
+    bytes = respHeader(argc) + args
+            + argc * CountSink::respArgument(0) + argc * decimalMax;
+
+    return RL_CORE_OK;
+}
+
+rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
+    std::size_t n, std::uint64_t nowMs, char *buf, std::size_t bytes,
+    std::size_t &len, std::size_t &tail) noexcept
+{
+    if (zones == nullptr || n == 0 || buf == nullptr) {
+        return RL_CORE_EINVAL;
+    }
+
+    std::size_t keys = countKeys(zones, n);
+
+    if (keys == 0) {
+        return RL_CORE_EINVAL;
+    }
+
+    CountSink count;
+    emitCommand(zones, n, nowMs, keys, count);
+
+    std::size_t need = respHeader(count.argc) + count.resp;
+
+    if (need > bytes) {
+        return RL_CORE_EINVAL;
+    }
+
+    char *p = buf;
+    *p++ = '*';
+    p = writeDecimal(p, static_cast<std::uint64_t>(count.argc));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    RespSink sink(p);
+    emitCommand(zones, n, nowMs, keys, sink);
+
+    len = static_cast<std::size_t>(sink.position() - buf);
+
+    // "$7\r\nEVALSHA\r\n$40\r\n" SHA "\r\n" follow the header
+    tail = respHeader(count.argc) + CountSink::respArgument(7)
+           + CountSink::respArgument(40);
+
+    return RL_CORE_OK;
+}
+
+std::size_t requestEvalSize(std::size_t len, std::size_t tail) noexcept
+{
+    if (tail > len) {
+        return 0;
+    }
+
+    // the header is at most as long as the EVALSHA prefix it came with
+    return tail + CountSink::respArgument(4)
+           + CountSink::respArgument(scriptLength) + (len - tail);
+}
+
+rl_core_status_e requestEval(const char *cmd, std::size_t len,
+    std::size_t tail, char *buf, std::size_t bytes, std::size_t &outLen)
+    noexcept
+{
+    static constexpr char eval[] = "EVAL";
+
+    if (cmd == nullptr || buf == nullptr || tail > len || len == 0
+        || cmd[0] != '*' || bytes < requestEvalSize(len, tail))
+    {
+        return RL_CORE_EINVAL;
+    }
+
+    // The header "*ARGC\r\n" is kept: EVAL takes as many arguments.
+    const char *nl = static_cast<const char *>(std::memchr(cmd, '\n', tail));
+
+    if (nl == nullptr) {
+        return RL_CORE_EINVAL;
+    }
+
+    std::size_t header = static_cast<std::size_t>(nl - cmd) + 1;
+
+    std::memcpy(buf, cmd, header);
+
+    RespSink sink(buf + header);
+    sink.literal(eval, sizeof(eval) - 1);
+    sink.literal(scriptText, scriptLength);
+
+    char *p = sink.position();
+    std::memcpy(p, cmd + tail, len - tail);
+
+    outLen = static_cast<std::size_t>(p + (len - tail) - buf);
 
     return RL_CORE_OK;
 }

@@ -175,6 +175,31 @@ rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
     char *buf, size_t bytes) RL_CORE_NOEXCEPT;
 
 
+/*
+ * The same command as one RESP array, for redisAsyncFormattedCommand():
+ * no argv in between, and hiredis copies it once.  rl_core_request_size()
+ * bounds its size at any clock; rl_core_request_build() writes it into buf
+ * and sets *len, and *tail to where the arguments after the SHA-1 begin.
+ * EINVAL as rl_core_command_build(), or when bytes is short.
+ */
+rl_core_status_e rl_core_request_size(const rl_core_zone_request_t *zones,
+    size_t n, size_t *bytes) RL_CORE_NOEXCEPT;
+rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
+    size_t n, uint64_t now_ms, char *buf, size_t bytes, size_t *len,
+    size_t *tail) RL_CORE_NOEXCEPT;
+
+/*
+ * The EVAL form of a built request (after NOSCRIPT): the same header and
+ * arguments with EVAL and the script's text instead of EVALSHA and its
+ * SHA-1.  rl_core_request_eval_size() is the room it needs (0 when tail is
+ * past len).
+ */
+size_t rl_core_request_eval_size(size_t len, size_t tail) RL_CORE_NOEXCEPT;
+rl_core_status_e rl_core_request_eval(const char *cmd, size_t len,
+    size_t tail, char *buf, size_t bytes, size_t *out_len)
+    RL_CORE_NOEXCEPT;
+
+
 /* The embedded multi-zone script and its SHA-1 (40 lowercase hex). */
 const char *rl_core_script(size_t *len) RL_CORE_NOEXCEPT;
 const char *rl_core_script_sha1(void) RL_CORE_NOEXCEPT;

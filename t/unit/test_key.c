@@ -69,6 +69,103 @@ make_zone(const char *prefix, const char *zone, const char *key,
 }
 
 
+/* argv as RESP, the way hiredis formats a command, with argv[0..1] given. */
+static char *
+resp(const command_t *cmd, const char *a0, size_t l0, const char *a1,
+    size_t l1, size_t *len)
+{
+    char    *out, *p;
+    size_t   i, size, alen;
+
+    size = 32 + l0 + l1 + 64;
+
+    for (i = 2; i < cmd->argc; i++) {
+        size += cmd->argvlen[i] + 32;
+    }
+
+    out = malloc(size);
+    assert_non_null(out);
+
+    p = out + sprintf(out, "*%zu\r\n", cmd->argc);
+
+    for (i = 0; i < cmd->argc; i++) {
+        const char  *a = i == 0 ? a0 : i == 1 ? a1 : cmd->argv[i];
+
+        alen = i == 0 ? l0 : i == 1 ? l1 : cmd->argvlen[i];
+        p += sprintf(p, "$%zu\r\n", alen);
+        memcpy(p, a, alen);
+        p += alen;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    *len = (size_t) (p - out);
+
+    return out;
+}
+
+
+/*
+ * The RESP request is argv serialized byte for byte, written inside the
+ * size asked for; its EVAL form carries the script's text instead of the
+ * SHA-1 and the same arguments after it.
+ */
+static void
+check_request(const command_t *cmd, const rl_core_zone_request_t *zones,
+    size_t n, uint64_t now_ms)
+{
+    char         *mem, *buf, *expect, *eval;
+    size_t        i, bytes, len, tail, elen, expect_len, script_len;
+    const char   *script;
+
+    assert_int_equal(rl_core_request_size(zones, n, &bytes), RL_CORE_OK);
+
+    mem = malloc(bytes + 32);
+    assert_non_null(mem);
+    memset(mem, '~', bytes + 32);
+    buf = mem + 16;
+
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, bytes,
+                                           &len, &tail), RL_CORE_OK);
+    assert_true(len <= bytes);
+
+    for (i = 0; i < 16; i++) {
+        assert_int_equal(mem[i], '~');
+        assert_int_equal(buf[bytes + i], '~');
+    }
+
+    expect = resp(cmd, "EVALSHA", 7, rl_core_script_sha1(), 40, &expect_len);
+    assert_int_equal(len, expect_len);
+    assert_memory_equal(buf, expect, len);
+    free(expect);
+
+    /* one byte short of the exact need is refused, nothing written */
+    memset(mem, '~', bytes + 32);
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, len - 1,
+                                           &elen, &tail), RL_CORE_EINVAL);
+    assert_int_equal(buf[0], '~');
+
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, bytes,
+                                           &len, &tail), RL_CORE_OK);
+
+    script = rl_core_script(&script_len);
+    eval = malloc(rl_core_request_eval_size(len, tail));
+    assert_non_null(eval);
+    assert_int_equal(rl_core_request_eval(buf, len, tail, eval,
+                                          rl_core_request_eval_size(len,
+                                                                    tail),
+                                          &elen), RL_CORE_OK);
+
+    expect = resp(cmd, "EVAL", 4, script, script_len, &expect_len);
+    assert_int_equal(elen, expect_len);
+    assert_memory_equal(eval, expect, elen);
+
+    free(expect);
+    free(eval);
+    free(mem);
+}
+
+
 /*
  * Sizes and builds with a buffer of exactly the size asked for, guarded
  * by canaries, and checks what must hold of every command: argc, every
@@ -120,6 +217,8 @@ build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
     for (i = used; i < cmd->bytes + 16; i++) {
         assert_int_equal(cmd->buf[i], '~');
     }
+
+    check_request(cmd, zones, n, now_ms);
 }
 
 
