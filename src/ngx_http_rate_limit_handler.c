@@ -365,7 +365,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
     u_char                            *p;
-    size_t                             argc, bytes, size;
+    size_t                             bytes, size;
     ngx_int_t                          rc;
     ngx_uint_t                         i;
     rl_core_zone_request_t            *zreq;
@@ -389,9 +389,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         zreq[i].limit = &zone->limit;
     }
 
-    if (rl_core_command_size(zreq, ctx->nzones, &argc, &bytes)
-        != RL_CORE_OK)
-    {
+    if (rl_core_request_size(zreq, ctx->nzones, &bytes) != RL_CORE_OK) {
         return NGX_ERROR;
     }
 
@@ -402,7 +400,6 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     size = sizeof(ngx_http_rate_limit_request_op_t)
            + ctx->nzones * 5 * sizeof(int64_t)
-           + argc * (sizeof(char *) + sizeof(size_t))
            + bytes;
 
     rop = ngx_alloc(size, r->connection->log);
@@ -416,21 +413,15 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     rop->values = (int64_t *) p;
     p += ctx->nzones * 5 * sizeof(int64_t);
 
-    rop->op.argv = (const char **) p;
-    p += argc * sizeof(char *);
-
-    rop->op.argvlen = (size_t *) p;
-    p += argc * sizeof(size_t);
-
-    rop->op.argc = (int) argc;
+    rop->op.cmd = (char *) p;
     rop->op.eval = 0;
     rop->op.handler = ngx_http_rate_limit_on_reply;
     rop->op.data = ctx;
 
-    if (rl_core_command_build(zreq, ctx->nzones,
+    if (rl_core_request_build(zreq, ctx->nzones,
                               ngx_http_rate_limit_wall_msec(),
-                              rop->op.argv, rop->op.argvlen, (char *) p,
-                              bytes)
+                              rop->op.cmd, bytes, &rop->op.len,
+                              &rop->op.tail)
         != RL_CORE_OK)
     {
         ngx_free(rop);

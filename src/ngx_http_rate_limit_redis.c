@@ -92,6 +92,8 @@ static void ngx_http_rate_limit_redis_on_script(redisAsyncContext *ac,
     void *reply, void *privdata);
 static void ngx_http_rate_limit_redis_on_reply(redisAsyncContext *ac,
     void *reply, void *privdata);
+static ngx_int_t ngx_http_rate_limit_redis_eval(redisAsyncContext *ac,
+    ngx_http_rate_limit_op_t *op);
 
 static void ngx_http_rate_limit_redis_add_read(void *privdata);
 static void ngx_http_rate_limit_redis_del_read(void *privdata);
@@ -338,8 +340,10 @@ ngx_http_rate_limit_redis_send(ngx_http_rate_limit_op_t *op)
         return NGX_DECLINED;
     }
 
-    if (redisAsyncCommandArgv(rc->ac, ngx_http_rate_limit_redis_on_reply, op,
-                              op->argc, op->argv, op->argvlen)
+    /* formatted already: hiredis appends it to its buffer as it is */
+
+    if (redisAsyncFormattedCommand(rc->ac, ngx_http_rate_limit_redis_on_reply,
+                                   op, op->cmd, op->len)
         != REDIS_OK)
     {
         /* no callback will ever come for this command */
@@ -736,7 +740,6 @@ ngx_http_rate_limit_redis_on_reply(redisAsyncContext *ac, void *reply,
     ngx_http_rate_limit_op_t    *op = privdata;
     ngx_http_rate_limit_conn_t  *rc = ac->data;
 
-    size_t                       len;
     rl_core_redis_error_e        kind;
 
     if (rc->pending) {
@@ -747,23 +750,11 @@ ngx_http_rate_limit_redis_on_reply(redisAsyncContext *ac, void *reply,
         kind = rl_core_classify_error(r->str, r->len);
 
         if (kind == RL_CORE_REDIS_ERR_NOSCRIPT && !op->eval
-            && op->data != NULL)
+            && op->data != NULL
+            && ngx_http_rate_limit_redis_eval(ac, op) == NGX_OK)
         {
-            /* the script cache was flushed: EVAL once, which reloads it */
-
-            op->eval = 1;
-            op->argv[0] = "EVAL";
-            op->argvlen[0] = 4;
-            op->argv[1] = rl_core_script(&len);
-            op->argvlen[1] = len;
-
-            if (redisAsyncCommandArgv(ac, ngx_http_rate_limit_redis_on_reply,
-                                      op, op->argc, op->argv, op->argvlen)
-                == REDIS_OK)
-            {
-                rc->pending++;
-                return;
-            }
+            rc->pending++;
+            return;
         }
 
         if (kind == RL_CORE_REDIS_ERR_RECONNECT) {
@@ -778,6 +769,44 @@ ngx_http_rate_limit_redis_on_reply(redisAsyncContext *ac, void *reply,
     }
 
     op->handler(op, r);
+}
+
+
+/*
+ * The script cache was flushed (a restart, SCRIPT FLUSH): the same command
+ * once as EVAL, which also loads the script again for the next EVALSHA.
+ * The rare EVAL form is built here and handed to hiredis, which copies it.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_redis_eval(redisAsyncContext *ac,
+    ngx_http_rate_limit_op_t *op)
+{
+    int      rc;
+    char    *cmd;
+    size_t   size, len;
+
+    size = rl_core_request_eval_size(op->len, op->tail);
+
+    cmd = ngx_alloc(size, ngx_http_rate_limit_link->log);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (rl_core_request_eval(op->cmd, op->len, op->tail, cmd, size, &len)
+        != RL_CORE_OK)
+    {
+        ngx_free(cmd);
+        return NGX_ERROR;
+    }
+
+    op->eval = 1;
+
+    rc = redisAsyncFormattedCommand(ac, ngx_http_rate_limit_redis_on_reply,
+                                    op, cmd, len);
+    ngx_free(cmd);
+
+    return rc == REDIS_OK ? NGX_OK : NGX_ERROR;
 }
 
 

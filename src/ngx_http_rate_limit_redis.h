@@ -31,9 +31,10 @@ struct ngx_http_rate_limit_op_s {
     ngx_http_rate_limit_op_handler_pt   handler;
     void                               *data;   /* NULL: nobody waits */
 
-    int                                 argc;
-    const char                        **argv;   /* argv[0..1]: EVALSHA sha */
-    size_t                             *argvlen;
+    /* the command in RESP: EVALSHA, then from tail the arguments */
+    char                               *cmd;
+    size_t                              len;
+    size_t                              tail;
     unsigned                            eval:1; /* resent as EVAL */
 };
 
