@@ -104,6 +104,7 @@ static void ngx_http_rate_limit_redis_cleanup(void *privdata);
 static void ngx_http_rate_limit_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_redis_flush(ngx_http_rate_limit_conn_t *rc);
 static void ngx_http_rate_limit_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_connect_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_redis_idle_handler(ngx_event_t *ev);
@@ -930,43 +931,37 @@ ngx_http_rate_limit_redis_read_handler(ngx_event_t *ev)
 static void
 ngx_http_rate_limit_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t            *c = ev->data;
-    ngx_http_rate_limit_conn_t  *rc = c->data;
+    ngx_connection_t  *c = ev->data;
 
-    redisAsyncContext  *ac;
-
-    ac = rc->ac;
-    if (ac == NULL) {
-        return;
-    }
-
-    rc->flushing = 1;
-    redisAsyncHandleWrite(ac);
-
-    if (rc->ac == ac) {
-        rc->flushing = 0;
-    }
+    ngx_http_rate_limit_redis_flush(c->data);
 }
 
 
 static void
 ngx_http_rate_limit_redis_flush_handler(ngx_event_t *ev)
 {
-    ngx_http_rate_limit_conn_t  *rc = ev->data;
+    ngx_http_rate_limit_redis_flush(ev->data);
+}
 
-    redisAsyncContext  *ac;
 
-    ac = rc->ac;
-    if (ac == NULL || rc->c == NULL) {
+/*
+ * Writes what hiredis holds.  While flushing, an addWrite means the socket
+ * took less than everything: wait for it to be writable.
+ */
+
+static void
+ngx_http_rate_limit_redis_flush(ngx_http_rate_limit_conn_t *rc)
+{
+    if (rc->ac == NULL || rc->c == NULL) {
         return;
     }
 
     rc->flushing = 1;
-    redisAsyncHandleWrite(ac);
 
-    if (rc->ac == ac) {
-        rc->flushing = 0;
-    }
+    /* hiredis may free the context in here; rc stays */
+    redisAsyncHandleWrite(rc->ac);
+
+    rc->flushing = 0;
 }
 
 
