@@ -23,45 +23,46 @@
 -- Expiry: the end of its window, set once by the command that creates the
 -- counter (SET ... PX), never refreshed: INCR keeps it.
 --
--- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
--- reply and the state commit(keys, n, period_us, burst, now_us, state)
--- writes, or nil and an error message.  With peek (multi.lua, when another
--- zone rejected the request) it reports the state as it stays without this
--- request (reset_after_ms is 0 for a fresh key); allowed still says
--- whether this zone would have admitted it.
+-- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
+-- five reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, now_us, state...) writes (here the key, its count and the
+-- window's end), or nil and an error message.  With peek (multi.lua, when
+-- another zone rejected the request) it reports the state as it stays
+-- without this request (reset_after_ms is 0 for a fresh key); allowed
+-- still says whether this zone would have admitted it.
+--
+-- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
+-- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
+-- than its distance to the next integer when it is not one.
 
--- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
-local function fw_div(a, b)
-    local q = math.floor(a / b)
-    if q * b > a then
-        q = q - 1
-    elseif (q + 1) * b <= a then
-        q = q + 1
-    end
-    return q
-end
+local fw_floor, fw_ceil, fw_format, fw_find = math.floor, math.ceil,
+                                              string.format, string.find
+local fw_call = redis.call
 
--- The key among the candidates for window w, or nil.
-local function fw_key(keys, w)
-    local suffix = ':' .. string.format('%d', w)
-    for i = 1, #keys do
-        local k = keys[i]
-        if #k > #suffix and string.sub(k, -#suffix) == suffix then
-            return k
+-- The key among keys[k + 1 .. k + nk] for window w, or nil.
+local function fw_key(keys, k, nk, w)
+    local suffix = ':' .. fw_format('%d', w)
+    local ls = #suffix
+    for i = k + 1, k + nk do
+        local key = keys[i]
+        local lk = #key
+        if lk > ls and fw_find(key, suffix, lk - ls + 1, true) then
+            return key
         end
     end
     return nil
 end
 
-local function fw_check(keys, n, period_us, burst, now_us, peek)
-    local w = fw_div(now_us, period_us)
-    local key = fw_key(keys, w)
+local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
+    local w = fw_floor(now_us / period_us)
+    local key = fw_key(keys, k, nk, w)
     if key == nil then
         return nil, 'ERR rate_limit: fixed_window: window '
-                    .. string.format('%d', w) .. ' is not among the keys'
+                    .. fw_format('%d', w) .. ' is not among the keys'
     end
 
-    local count = tonumber(redis.call('GET', key) or '') or 0
+    local count = tonumber(fw_call('GET', key) or '') or 0
     local allowed = 0
     if count < n then
         allowed = 1
@@ -70,27 +71,26 @@ local function fw_check(keys, n, period_us, burst, now_us, peek)
         end
     end
 
-    local remaining = math.max(n - count, 0)
-    local left = fw_div((w + 1) * period_us - now_us + 999, 1000)
-    local retry = 0
-    if remaining == 0 then
-        retry = left
+    local w_end = (w + 1) * period_us
+    local left = fw_ceil((w_end - now_us) / 1000)
+    local remaining, retry = n - count, 0
+    if remaining <= 0 then
+        remaining, retry = 0, left
     end
     if count == 0 then
         left = 0
     end
 
-    return {allowed, n, remaining, left, retry},
-           {key, count, (w + 1) * period_us}
+    return allowed, n, remaining, left, retry, key, count, w_end
 end
 
-local function fw_commit(keys, n, period_us, burst, now_us, state)
-    if state[2] == 1 then
+local function fw_commit(keys, k, nk, n, period_us, burst, now_us, key,
+                         count, w_end)
+    if count == 1 then
         -- creates the counter: its expiry is the window's end, set once
-        redis.call('SET', state[1], '1', 'PX',
-                   fw_div(state[3] - now_us + 999, 1000))
+        fw_call('SET', key, '1', 'PX', fw_ceil((w_end - now_us) / 1000))
     else
-        redis.call('INCR', state[1])
+        fw_call('INCR', key)
     end
 end
 
@@ -108,11 +108,13 @@ if fw_a[1] == 0 then
     local t = redis.call('TIME')
     fw_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local res, state = fw_check(KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1])
-if res == nil then
-    return redis.error_reply(state)
+local allowed, limit, remaining, reset, retry, key, count, w_end =
+    fw_check(KEYS, 0, #KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1])
+if allowed == nil then
+    return redis.error_reply(limit)
 end
-if res[1] == 1 then
-    fw_commit(KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1], state)
+if allowed == 1 then
+    fw_commit(KEYS, 0, #KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1], key, count,
+              w_end)
 end
-return res
+return {allowed, limit, remaining, reset, retry}

@@ -23,32 +23,27 @@
 -- All values are integers below 2^53: the module bounds (burst + 1) * T by
 -- 1e15 µs.
 --
--- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
--- reply and the state commit(keys, n, period_us, burst, now_us, state)
--- writes, or nil and an error message.  With peek (multi.lua, when another
--- zone rejected the request) it reports the state as it stays without this
--- request (reset_after_ms is 0 for a fresh key); allowed still says
--- whether this zone would have admitted it.
+-- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
+-- reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, now_us, state...) writes (here TAT), or nil and an error
+-- message.  With peek (multi.lua, when another zone rejected the request)
+-- it reports the state as it stays without this request (reset_after_ms
+-- is 0 for a fresh key); allowed still says whether this zone would have
+-- admitted it.
+--
+-- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
+-- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
+-- than its distance to the next integer when it is not one.
 
--- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
-local function gcra_div(a, b)
-    local q = math.floor(a / b)
-    if q * b > a then
-        q = q - 1
-    elseif (q + 1) * b <= a then
-        q = q + 1
-    end
-    return q
-end
+local gcra_floor, gcra_ceil, gcra_format = math.floor, math.ceil,
+                                           string.format
+local gcra_call = redis.call
 
-local function gcra_ceil(a, b)
-    return gcra_div(a + b - 1, b)
-end
-
-local function gcra_check(keys, n, period_us, burst, now_us, peek)
-    local t = gcra_ceil(period_us, n)
+local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
+    local t = gcra_ceil(period_us / n)
     local tau = burst * t
-    local tat = tonumber(redis.call('GET', keys[1]) or '')
+    local tat = tonumber(gcra_call('GET', keys[k + 1]) or '')
     if tat == nil or tat < now_us then
         tat = now_us
     end
@@ -63,19 +58,17 @@ local function gcra_check(keys, n, period_us, burst, now_us, peek)
 
     -- wait: how far TAT is ahead of now after this decision; one more
     -- request passes once it is at most tau.
-    local remaining, retry = 0, 0
     if wait <= tau then
-        remaining = gcra_div(tau - wait, t) + 1
-    else
-        retry = gcra_ceil(wait - tau, 1000)
+        return allowed, burst + 1, gcra_floor((tau - wait) / t) + 1,
+               gcra_ceil(wait / 1000), 0, tat
     end
-
-    return {allowed, burst + 1, remaining, gcra_ceil(wait, 1000), retry}, tat
+    return allowed, burst + 1, 0, gcra_ceil(wait / 1000),
+           gcra_ceil((wait - tau) / 1000), tat
 end
 
-local function gcra_commit(keys, n, period_us, burst, now_us, tat)
-    redis.call('SET', keys[1], string.format('%d', tat),
-               'PX', gcra_ceil(tat - now_us, 1000))
+local function gcra_commit(keys, k, nk, n, period_us, burst, now_us, tat)
+    gcra_call('SET', keys[k + 1], gcra_format('%d', tat),
+              'PX', gcra_ceil((tat - now_us) / 1000))
 end
 
 -- [standalone]
@@ -91,11 +84,13 @@ if gcra_a[1] == 0 then
     local t = redis.call('TIME')
     gcra_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local res, state = gcra_check(KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1])
-if res == nil then
-    return redis.error_reply(state)
+local allowed, limit, remaining, reset, retry, tat =
+    gcra_check(KEYS, 0, #KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1])
+if allowed == nil then
+    return redis.error_reply(limit)
 end
-if res[1] == 1 then
-    gcra_commit(KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1], state)
+if allowed == 1 then
+    gcra_commit(KEYS, 0, #KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1],
+                tat)
 end
-return res
+return {allowed, limit, remaining, reset, retry}

@@ -1,6 +1,9 @@
 -- multi.lua: decides every zone of one request in one call.  The build
--- puts it after the five algorithms' check/commit functions (the parts of
--- lua/ALG.lua before their "-- [standalone]" lines).
+-- puts it after multi_load(alg), which defines the algorithm's functions
+-- (the part of lua/ALG.lua before its "-- [standalone]" line) and returns
+-- its check and commit, or nil for an unknown algorithm: only the
+-- algorithms a call uses create their closures (see
+-- src/core/embed_scripts.sh).
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
@@ -29,101 +32,138 @@
 -- (see each algorithm's header).  Bad arguments, or a window the candidate
 -- keys lack, give an error reply "ERR rate_limit: ...".
 
-local multi_algs = {
-    gcra           = {gcra_check, gcra_commit, 1},
-    token_bucket   = {tb_check, tb_commit, 1},
-    fixed_window   = {fw_check, fw_commit, 3},
-    sliding_window = {sw_check, sw_commit, 4},
-    sliding_log    = {sl_check, sl_commit, 1},
-}
+-- Redis runs this whole body on every call: it creates no table but the
+-- reply (and, for two zones or more, one to hold them) and validates the
+-- numbers with tonumber, a range and an integer test (which also refuse
+-- NaN, infinities and the empty string).
 
--- A decimal integer argument in [min, 2^53), or nil.
-local function multi_int(s, min)
-    if type(s) ~= 'string' or not string.find(s, '^%d+$') then
-        return nil
-    end
-    local v = tonumber(s)
-    if v == nil or v < min or v >= 2^53 then
-        return nil
-    end
-    return v
-end
+local multi_argv, multi_keys = ARGV, KEYS
+local multi_nargv, multi_nkeys = #multi_argv, #multi_keys
 
-local function multi_error(msg)
-    return redis.error_reply('ERR rate_limit: ' .. msg)
+local multi_now = tonumber(multi_argv[1])
+if not (multi_now and multi_now >= 0 and multi_now < 2^53
+        and multi_now % 1 == 0) then
+    return redis.error_reply('ERR rate_limit: bad now_us ARGV[1]')
 end
-
-local multi_now = multi_int(ARGV[1], 0)
-local multi_z = multi_int(ARGV[2], 1)
-if multi_now == nil then
-    return multi_error('bad now_us ARGV[1]')
-end
-if multi_z == nil or #ARGV ~= 2 + 5 * multi_z then
-    return multi_error('bad zone count ARGV[2] for ' .. #ARGV .. ' ARGV')
+local multi_z = tonumber(multi_argv[2])
+if not (multi_z and multi_z >= 1 and multi_z % 1 == 0
+        and multi_nargv == 2 + 5 * multi_z) then
+    return redis.error_reply('ERR rate_limit: bad zone count ARGV[2] for '
+                             .. multi_nargv .. ' ARGV')
 end
 if multi_now == 0 then
     local t = redis.call('TIME')
-    multi_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    multi_now = t[1] * 1000000 + t[2]
 end
 
-local multi_zones, multi_k = {}, 0
-for i = 1, multi_z do
-    local a = 2 + 5 * (i - 1)
-    local alg = multi_algs[ARGV[a + 1]]
-    local n, p = multi_int(ARGV[a + 2], 1), multi_int(ARGV[a + 3], 1)
-    local burst, nkeys = multi_int(ARGV[a + 4], 0), multi_int(ARGV[a + 5], 1)
-    if alg == nil then
-        return multi_error('zone ' .. i .. ': unknown algorithm')
+-- Zone i, whose keys follow KEYS[k]: its algorithm's check and commit,
+-- nkeys, n, period_us and burst; or nil and an error message.  Zones in a
+-- row with one algorithm share its closures.
+local multi_last, multi_last_check, multi_last_commit
+local function multi_zone(i, k)
+    local a = 5 * i - 2
+    local alg = multi_argv[a]
+    local check, commit = multi_last_check, multi_last_commit
+    if alg ~= multi_last then
+        check, commit = multi_load(alg)
+        if check == nil then
+            return nil, 'ERR rate_limit: zone ' .. i .. ': unknown algorithm'
+        end
+        multi_last, multi_last_check, multi_last_commit = alg, check, commit
     end
-    if n == nil or p == nil or burst == nil or nkeys == nil then
-        return multi_error('zone ' .. i .. ': bad number')
+    local n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
+    local burst, nkeys = tonumber(multi_argv[a + 3]),
+                         tonumber(multi_argv[a + 4])
+    if not (n and p and burst and nkeys
+            and n >= 1 and n < 2^53 and n % 1 == 0
+            and p >= 1 and p < 2^53 and p % 1 == 0
+            and burst >= 0 and burst < 2^53 and burst % 1 == 0) then
+        return nil, 'ERR rate_limit: zone ' .. i .. ': bad number'
     end
-    if nkeys ~= alg[3] or multi_k + nkeys > #KEYS then
-        return multi_error('zone ' .. i .. ': bad key count')
+    local want = 1
+    if alg == 'fixed_window' then
+        want = 3
+    elseif alg == 'sliding_window' then
+        want = 4
     end
-    local keys = {}
-    for j = 1, nkeys do
-        keys[j] = KEYS[multi_k + j]
+    if nkeys ~= want or k + nkeys > multi_nkeys then
+        return nil, 'ERR rate_limit: zone ' .. i .. ': bad key count'
     end
-    multi_k = multi_k + nkeys
-    multi_zones[i] = {alg, keys, n, p, burst}
-end
-if multi_k ~= #KEYS then
-    return multi_error('KEYS has ' .. #KEYS .. ' keys, the zones '
-                       .. multi_k)
+    return check, commit, nkeys, n, p, burst
 end
 
-local multi_reply, multi_states, multi_all = {}, {}, true
-for i = 1, multi_z do
-    local zn = multi_zones[i]
-    local res, state = zn[1][1](zn[2], zn[3], zn[4], zn[5], multi_now)
-    if res == nil then
-        return redis.error_reply(state)
+if multi_z == 1 then
+    local check, commit, nk, n, p, burst = multi_zone(1, 0)
+    if check == nil then
+        return redis.error_reply(commit)
     end
-    if res[1] ~= 1 then
+    if nk ~= multi_nkeys then
+        return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
+                                 .. ' keys, the zones ' .. nk)
+    end
+    local allowed, limit, remaining, reset, retry, s1, s2, s3 =
+        check(multi_keys, 0, nk, n, p, burst, multi_now)
+    if allowed == nil then
+        return redis.error_reply(limit)
+    end
+    if allowed == 1 then
+        commit(multi_keys, 0, nk, n, p, burst, multi_now, s1, s2, s3)
+    end
+    return {allowed, limit, remaining, reset, retry}
+end
+
+-- Two zones or more: multi_zones holds, for zone i from 10 * (i - 1) + 1,
+-- check, commit, k, nkeys, n, period_us, burst and three state values.
+local multi_zones, multi_reply, multi_all, multi_k = {}, {}, true, 0
+for i = 1, multi_z do
+    local check, commit, nk, n, p, burst = multi_zone(i, multi_k)
+    if check == nil then
+        return redis.error_reply(commit)
+    end
+    local allowed, limit, remaining, reset, retry, s1, s2, s3 =
+        check(multi_keys, multi_k, nk, n, p, burst, multi_now)
+    if allowed == nil then
+        return redis.error_reply(limit)
+    end
+    if allowed ~= 1 then
         multi_all = false
     end
-    multi_states[i] = state
-    for j = 1, 5 do
-        multi_reply[5 * (i - 1) + j] = res[j]
-    end
+    local r, z = 5 * (i - 1), 10 * (i - 1)
+    multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
+        multi_reply[r + 4], multi_reply[r + 5] =
+        allowed, limit, remaining, reset, retry
+    multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
+        multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
+        multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
+        multi_zones[z + 10] =
+        check, commit, multi_k, nk, n, p, burst, s1, s2, s3
+    multi_k = multi_k + nk
+end
+if multi_k ~= multi_nkeys then
+    return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
+                             .. ' keys, the zones ' .. multi_k)
 end
 
 if multi_all then
     for i = 1, multi_z do
-        local zn = multi_zones[i]
-        zn[1][2](zn[2], zn[3], zn[4], zn[5], multi_now, multi_states[i])
+        local z = 10 * (i - 1)
+        multi_zones[z + 2](multi_keys, multi_zones[z + 3], multi_zones[z + 4],
+                           multi_zones[z + 5], multi_zones[z + 6],
+                           multi_zones[z + 7], multi_now, multi_zones[z + 8],
+                           multi_zones[z + 9], multi_zones[z + 10])
     end
 else
     -- nothing is consumed: the zones that would have admitted the request
     -- report their state as it stays
     for i = 1, multi_z do
-        if multi_reply[5 * (i - 1) + 1] == 1 then
-            local zn = multi_zones[i]
-            local res = zn[1][1](zn[2], zn[3], zn[4], zn[5], multi_now, true)
-            for j = 1, 5 do
-                multi_reply[5 * (i - 1) + j] = res[j]
-            end
+        local r, z = 5 * (i - 1), 10 * (i - 1)
+        if multi_reply[r + 1] == 1 then
+            multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
+                multi_reply[r + 4], multi_reply[r + 5] =
+                multi_zones[z + 1](multi_keys, multi_zones[z + 3],
+                                   multi_zones[z + 4], multi_zones[z + 5],
+                                   multi_zones[z + 6], multi_zones[z + 7],
+                                   multi_now, true)
         end
     end
 end

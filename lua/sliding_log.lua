@@ -24,28 +24,28 @@
 --
 -- The module bounds n by 1e6.
 --
--- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
--- reply and the state commit(keys, n, period_us, burst, now_us, state)
--- writes, or nil and an error message.  With peek (multi.lua, when another
--- zone rejected the request) it reports the state as it stays without this
--- request (reset_after_ms is 0 for a fresh key); allowed still says
--- whether this zone would have admitted it.
+-- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
+-- reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, now_us, state...) writes (here the member's sequence number, the
+-- newest admission and now as a decimal string), or nil and an error
+-- message.  With peek (multi.lua, when another zone rejected the request)
+-- it reports the state as it stays without this request (reset_after_ms
+-- is 0 for a fresh key); allowed still says whether this zone would have
+-- admitted it.
+--
+-- ceil(us / 1000) is exact for integers |us| < 2^53: the quotient's
+-- rounding error is below |us| / 1000 * 2^-53 < 1 / 1000, less than its
+-- distance to the next integer when it is not one.
 
-local function sl_ceil_ms(us)
-    local q = math.floor((us + 999) / 1000)
-    if q * 1000 < us then
-        q = q + 1
-    elseif (q - 1) * 1000 >= us then
-        q = q - 1
-    end
-    return q
-end
+local sl_ceil, sl_format = math.ceil, string.format
+local sl_call = redis.call
 
-local function sl_check(keys, n, period_us, burst, now_us, peek)
-    local key = keys[1]
-    local since = '(' .. string.format('%d', now_us - period_us)
+local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
+    local key = keys[k + 1]
+    local since = '(' .. sl_format('%d', now_us - period_us)
     -- members above now count too, should the clock have gone back
-    local count = redis.call('ZCOUNT', key, since, '+inf')
+    local count = sl_call('ZCOUNT', key, since, '+inf')
 
     local allowed = 0
     local counted = count
@@ -61,41 +61,43 @@ local function sl_check(keys, n, period_us, burst, now_us, peek)
     if counted > count then
         newest = now_us
     end
-    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local last = sl_call('ZRANGE', key, -1, -1, 'WITHSCORES')
     if last[2] ~= nil and tonumber(last[2]) > newest then
         newest = tonumber(last[2])
     end
 
-    local remaining, retry = math.max(n - counted, 0), 0
-    if remaining == 0 then
+    local remaining, retry = n - counted, 0
+    if remaining <= 0 then
         -- one more passes when counted - n + 1 members have left: the
         -- (counted - n)-th (from 0) oldest still counted must leave
+        remaining = 0
         local idx, at = counted - n, now_us
         if idx < count then
-            local m = redis.call('ZRANGEBYSCORE', key, since, '+inf',
-                                 'WITHSCORES', 'LIMIT', idx, 1)
+            local m = sl_call('ZRANGEBYSCORE', key, since, '+inf',
+                              'WITHSCORES', 'LIMIT', idx, 1)
             at = tonumber(m[2])
         end
-        retry = sl_ceil_ms(at + period_us - now_us)
+        retry = sl_ceil((at + period_us - now_us) / 1000)
     end
 
-    local seq = 0
+    local seq, now = 0, nil
     if counted > count then
-        local now = string.format('%d', now_us)
-        seq = redis.call('ZCOUNT', key, now, now)
+        now = sl_format('%d', now_us)
+        seq = sl_call('ZCOUNT', key, now, now)
     end
 
-    return {allowed, n, remaining,
-            sl_ceil_ms(newest + period_us - now_us), retry},
-           {seq, newest}
+    return allowed, n, remaining,
+           sl_ceil((newest + period_us - now_us) / 1000), retry,
+           seq, newest, now
 end
 
-local function sl_commit(keys, n, period_us, burst, now_us, state)
-    local key, now = keys[1], string.format('%d', now_us)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf',
-               string.format('%d', now_us - period_us))
-    redis.call('ZADD', key, now, now .. '-' .. string.format('%d', state[1]))
-    redis.call('PEXPIRE', key, sl_ceil_ms(state[2] + period_us - now_us))
+local function sl_commit(keys, k, nk, n, period_us, burst, now_us, seq,
+                         newest, now)
+    local key = keys[k + 1]
+    sl_call('ZREMRANGEBYSCORE', key, '-inf',
+            sl_format('%d', now_us - period_us))
+    sl_call('ZADD', key, now, now .. '-' .. sl_format('%d', seq))
+    sl_call('PEXPIRE', key, sl_ceil((newest + period_us - now_us) / 1000))
 end
 
 -- [standalone]
@@ -112,11 +114,13 @@ if sl_a[1] == 0 then
     local t = redis.call('TIME')
     sl_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local res, state = sl_check(KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1])
-if res == nil then
-    return redis.error_reply(state)
+local allowed, limit, remaining, reset, retry, seq, newest, now =
+    sl_check(KEYS, 0, #KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1])
+if allowed == nil then
+    return redis.error_reply(limit)
 end
-if res[1] == 1 then
-    sl_commit(KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1], state)
+if allowed == 1 then
+    sl_commit(KEYS, 0, #KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1], seq, newest,
+              now)
 end
-return res
+return {allowed, limit, remaining, reset, retry}

@@ -28,52 +28,53 @@
 -- All values are integers below 2^53: the module bounds n * period_us by
 -- 2^52.
 --
--- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
--- reply and the state commit(keys, n, period_us, burst, now_us, state)
--- writes, or nil and an error message.  With peek (multi.lua, when another
--- zone rejected the request) it reports the state as it stays without this
--- request (reset_after_ms is 0 for a fresh key); allowed still says
--- whether this zone would have admitted it.
+-- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
+-- five reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, now_us, state...) writes (here the current window's key, its
+-- count and the end of the next window), or nil and an error message.
+-- With peek (multi.lua, when another zone rejected the request) it reports
+-- the state as it stays without this request (reset_after_ms is 0 for a
+-- fresh key); allowed still says whether this zone would have admitted it.
+--
+-- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
+-- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
+-- than its distance to the next integer when it is not one.
 
--- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
-local function sw_div(a, b)
-    local q = math.floor(a / b)
-    if q * b > a then
-        q = q - 1
-    elseif (q + 1) * b <= a then
-        q = q + 1
-    end
-    return q
-end
+local sw_floor, sw_ceil, sw_format, sw_find = math.floor, math.ceil,
+                                              string.format, string.find
+local sw_call = redis.call
 
--- The key among the candidates for window w, or nil and an error.
-local function sw_key(keys, w)
-    local suffix = ':' .. string.format('%d', w)
-    for i = 1, #keys do
-        local k = keys[i]
-        if #k > #suffix and string.sub(k, -#suffix) == suffix then
-            return k
+-- The key among keys[k + 1 .. k + nk] for window w, or nil and an error.
+local function sw_key(keys, k, nk, w)
+    local suffix = ':' .. sw_format('%d', w)
+    local ls = #suffix
+    for i = k + 1, k + nk do
+        local key = keys[i]
+        local lk = #key
+        if lk > ls and sw_find(key, suffix, lk - ls + 1, true) then
+            return key
         end
     end
     return nil, 'ERR rate_limit: sliding_window: window '
-                .. string.format('%d', w) .. ' is not among the keys'
+                .. sw_format('%d', w) .. ' is not among the keys'
 end
 
-local function sw_check(keys, n, period_us, burst, now_us, peek)
+local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     local p = period_us
-    local w = sw_div(now_us, p)
+    local w = sw_floor(now_us / p)
     local e = now_us - w * p
-    local ckey, err = sw_key(keys, w)
+    local ckey, err = sw_key(keys, k, nk, w)
     if ckey == nil then
         return nil, err
     end
     local pkey
-    pkey, err = sw_key(keys, w - 1)
+    pkey, err = sw_key(keys, k, nk, w - 1)
     if pkey == nil then
         return nil, err
     end
 
-    local v = redis.call('MGET', pkey, ckey)
+    local v = sw_call('MGET', pkey, ckey)
     local prev = tonumber(v[1] or '') or 0
     local curr = tonumber(v[2] or '') or 0
     local weighted = prev * (p - e)
@@ -89,7 +90,7 @@ local function sw_check(keys, n, period_us, burst, now_us, peek)
     -- k more pass now iff weighted + (curr + k) * p <= n * p
     local remaining = 0
     if weighted <= (n - curr) * p then
-        remaining = sw_div((n - curr) * p - weighted, p)
+        remaining = sw_floor(((n - curr) * p - weighted) / p)
     end
 
     local retry, reset = 0, 0
@@ -97,13 +98,13 @@ local function sw_check(keys, n, period_us, burst, now_us, peek)
         local at
         if curr < n and prev > 0 then
             -- later in window w: prev * (p - e') <= (n - curr - 1) * p
-            at = w * p + p - sw_div((n - curr - 1) * p, prev)
+            at = w * p + p - sw_floor((n - curr - 1) * p / prev)
         else
             -- in window w + 1 curr becomes prev and the new count is 0:
             -- curr * (p - e') <= (n - 1) * p
-            at = (w + 1) * p + p - sw_div((n - 1) * p, curr)
+            at = (w + 1) * p + p - sw_floor((n - 1) * p / curr)
         end
-        retry = sw_div(at - now_us + 999, 1000)
+        retry = sw_ceil((at - now_us) / 1000)
     end
     if curr > 0 then
         reset = (w + 2) * p - now_us
@@ -111,17 +112,17 @@ local function sw_check(keys, n, period_us, burst, now_us, peek)
         reset = (w + 1) * p - now_us
     end
 
-    return {allowed, n, remaining, sw_div(reset + 999, 1000), retry},
-           {ckey, curr, (w + 2) * p}
+    return allowed, n, remaining, sw_ceil(reset / 1000), retry,
+           ckey, curr, (w + 2) * p
 end
 
-local function sw_commit(keys, n, period_us, burst, now_us, state)
-    if state[2] == 1 then
+local function sw_commit(keys, k, nk, n, period_us, burst, now_us, key,
+                         count, expire_at)
+    if count == 1 then
         -- creates the counter: it expires at the end of the next window
-        redis.call('SET', state[1], '1', 'PX',
-                   sw_div(state[3] - now_us + 999, 1000))
+        sw_call('SET', key, '1', 'PX', sw_ceil((expire_at - now_us) / 1000))
     else
-        redis.call('INCR', state[1])
+        sw_call('INCR', key)
     end
 end
 
@@ -139,11 +140,13 @@ if sw_a[1] == 0 then
     local t = redis.call('TIME')
     sw_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local res, state = sw_check(KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1])
-if res == nil then
-    return redis.error_reply(state)
+local allowed, limit, remaining, reset, retry, key, count, expire_at =
+    sw_check(KEYS, 0, #KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1])
+if allowed == nil then
+    return redis.error_reply(limit)
 end
-if res[1] == 1 then
-    sw_commit(KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1], state)
+if allowed == 1 then
+    sw_commit(KEYS, 0, #KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1], key, count,
+              expire_at)
 end
-return res
+return {allowed, limit, remaining, reset, retry}

@@ -26,35 +26,29 @@
 -- All values are integers below 2^53: the module bounds C * period_us by
 -- 2^52 and n by 1e9.
 --
--- check(keys, n, period_us, burst, now_us, peek) reads only and returns the
--- reply and the state commit(keys, n, period_us, burst, now_us, state)
--- writes, or nil and an error message.  With peek (multi.lua, when another
+-- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
+-- reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, now_us, state...) writes (here tokens, ts and when the bucket is
+-- full), or nil and an error message.  With peek (multi.lua, when another
 -- zone rejected the request) it reports the state as it stays without this
 -- request (reset_after_ms is 0 for a fresh key); allowed still says
 -- whether this zone would have admitted it.
+--
+-- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
+-- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
+-- than its distance to the next integer when it is not one.
 
--- floor(a / b) for integers 0 <= a < 2^53, b >= 1, exact despite doubles.
-local function tb_div(a, b)
-    local q = math.floor(a / b)
-    if q * b > a then
-        q = q - 1
-    elseif (q + 1) * b <= a then
-        q = q + 1
-    end
-    return q
-end
+local tb_floor, tb_ceil, tb_format = math.floor, math.ceil, string.format
+local tb_call = redis.call
 
-local function tb_ceil(a, b)
-    return tb_div(a + b - 1, b)
-end
-
-local function tb_check(keys, n, period_us, burst, now_us, peek)
+local function tb_check(keys, k, nk, n, period_us, burst, now_us, peek)
     if burst < 1 then
         return nil, 'ERR rate_limit: token_bucket: capacity must be >= 1'
     end
 
     local full = burst * period_us
-    local h = redis.call('HMGET', keys[1], 'tokens', 'ts', 'p')
+    local h = tb_call('HMGET', keys[k + 1], 'tokens', 'ts', 'p')
     local s, ts, p = tonumber(h[1] or ''), tonumber(h[2] or ''),
                      tonumber(h[3] or '')
 
@@ -64,7 +58,11 @@ local function tb_check(keys, n, period_us, burst, now_us, peek)
     else
         if p ~= period_us then
             -- the rate changed: keep the whole tokens
-            s = math.min(tb_div(s, p), burst) * period_us
+            s = tb_floor(s / p)
+            if s > burst then
+                s = burst
+            end
+            s = s * period_us
         end
         if s > full then
             s = full
@@ -72,7 +70,7 @@ local function tb_check(keys, n, period_us, burst, now_us, peek)
         if now_us > ts then
             -- refill; elapsed * n stays small because it is compared first
             local elapsed = now_us - ts
-            if elapsed >= tb_ceil(full - s, n) then
+            if elapsed >= tb_ceil((full - s) / n) then
                 s = full
             else
                 s = s + elapsed * n
@@ -90,21 +88,22 @@ local function tb_check(keys, n, period_us, burst, now_us, peek)
         end
     end
 
-    local remaining, retry = tb_div(s, period_us), 0
+    local remaining, retry = tb_floor(s / period_us), 0
     if remaining == 0 then
-        retry = tb_ceil(ts - now_us + tb_ceil(period_us - s, n), 1000)
+        retry = tb_ceil((ts - now_us + tb_ceil((period_us - s) / n)) / 1000)
     end
-    local full_at = ts + tb_ceil(full - s, n)
+    local full_at = ts + tb_ceil((full - s) / n)
 
-    return {allowed, burst, remaining, tb_ceil(full_at - now_us, 1000),
-            retry}, {s, ts, full_at}
+    return allowed, burst, remaining, tb_ceil((full_at - now_us) / 1000),
+           retry, s, ts, full_at
 end
 
-local function tb_commit(keys, n, period_us, burst, now_us, state)
-    redis.call('HSET', keys[1], 'tokens', string.format('%d', state[1]),
-               'ts', string.format('%d', state[2]),
-               'p', string.format('%d', period_us))
-    redis.call('PEXPIRE', keys[1], tb_ceil(state[3] - now_us, 1000))
+local function tb_commit(keys, k, nk, n, period_us, burst, now_us, s, ts,
+                         full_at)
+    local key = keys[k + 1]
+    tb_call('HSET', key, 'tokens', tb_format('%d', s),
+            'ts', tb_format('%d', ts), 'p', tb_format('%d', period_us))
+    tb_call('PEXPIRE', key, tb_ceil((full_at - now_us) / 1000))
 end
 
 -- [standalone]
@@ -121,11 +120,13 @@ if tb_a[1] == 0 then
     local t = redis.call('TIME')
     tb_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local res, state = tb_check(KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1])
-if res == nil then
-    return redis.error_reply(state)
+local allowed, limit, remaining, reset, retry, s, ts, full_at =
+    tb_check(KEYS, 0, #KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1])
+if allowed == nil then
+    return redis.error_reply(limit)
 end
-if res[1] == 1 then
-    tb_commit(KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1], state)
+if allowed == 1 then
+    tb_commit(KEYS, 0, #KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1], s, ts,
+              full_at)
 end
-return res
+return {allowed, limit, remaining, reset, retry}

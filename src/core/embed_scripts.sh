@@ -5,8 +5,21 @@
 #   embed_scripts.sh --lua ALG...     the assembled Lua on stdout
 #
 # Each lua/ALG.lua runs alone (tests) up to its "-- [standalone]" line;
-# the lines from there on drive it alone and are dropped here.  The
-# algorithms come first, in the order given, then lua/multi.lua, which
+# the lines from there on drive it alone and are dropped here.  The part
+# before it (local functions PFX_check and PFX_commit and their helpers)
+# becomes one branch of a generated function
+#
+#   local function multi_load(multi_alg)
+#       if multi_alg == 'ALG' then
+#           ...lua/ALG.lua up to "-- [standalone]"...
+#           return PFX_check, PFX_commit
+#       elseif ...
+#       end
+#   end
+#
+# so that a call creates the closures of only the algorithms its zones
+# use (Redis runs the script's whole body on every EVALSHA).  The
+# algorithms' branches come in the order given, then lua/multi.lua, which
 # decides every zone of a request in one call.
 
 set -e
@@ -14,9 +27,25 @@ set -e
 dir=$(dirname "$0")/../../lua
 
 assemble() {
+    echo 'local function multi_load(multi_alg)'
+    kw=if
     for alg in "$@"; do
+        pfx=$(sed -n 's/^local function \([A-Za-z0-9_]*\)_check(.*/\1/p' \
+              "$dir/$alg.lua")
+        if [ -z "$pfx" ] || [ "$(echo "$pfx" | wc -l)" -ne 1 ]; then
+            echo "embed_scripts.sh: lua/$alg.lua: no single" \
+                 "'local function PFX_check(' line" >&2
+            exit 1
+        fi
+        echo "$kw multi_alg == '$alg' then"
         sed '/^-- \[standalone\]$/,$d' "$dir/$alg.lua"
+        echo "return ${pfx}_check, ${pfx}_commit"
+        kw=elseif
     done
+    echo 'end'
+    echo 'return nil'
+    echo 'end'
+    echo
     cat "$dir/multi.lua"
 }
 
