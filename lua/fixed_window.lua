@@ -36,18 +36,14 @@
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
 -- than its distance to the next integer when it is not one.
 
-local fw_floor, fw_ceil, fw_format, fw_find = math.floor, math.ceil,
-                                              string.format, string.find
-local fw_call = redis.call
-
 -- The key among keys[k + 1 .. k + nk] for window w, or nil.
 local function fw_key(keys, k, nk, w)
-    local suffix = ':' .. fw_format('%d', w)
+    local suffix = ':' .. string.format('%d', w)
     local ls = #suffix
     for i = k + 1, k + nk do
         local key = keys[i]
         local lk = #key
-        if lk > ls and fw_find(key, suffix, lk - ls + 1, true) then
+        if lk > ls and string.find(key, suffix, lk - ls + 1, true) then
             return key
         end
     end
@@ -55,14 +51,14 @@ local function fw_key(keys, k, nk, w)
 end
 
 local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
-    local w = fw_floor(now_us / period_us)
+    local w = math.floor(now_us / period_us)
     local key = fw_key(keys, k, nk, w)
     if key == nil then
         return nil, 'ERR rate_limit: fixed_window: window '
-                    .. fw_format('%d', w) .. ' is not among the keys'
+                    .. string.format('%d', w) .. ' is not among the keys'
     end
 
-    local count = tonumber(fw_call('GET', key) or '') or 0
+    local count = tonumber(redis.call('GET', key) or '') or 0
     local allowed = 0
     if count < n then
         allowed = 1
@@ -72,7 +68,7 @@ local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     end
 
     local w_end = (w + 1) * period_us
-    local left = fw_ceil((w_end - now_us) / 1000)
+    local left = math.ceil((w_end - now_us) / 1000)
     local remaining, retry = n - count, 0
     if remaining <= 0 then
         remaining, retry = 0, left
@@ -88,9 +84,9 @@ local function fw_commit(keys, k, nk, n, period_us, burst, now_us, key,
                          count, w_end)
     if count == 1 then
         -- creates the counter: its expiry is the window's end, set once
-        fw_call('SET', key, '1', 'PX', fw_ceil((w_end - now_us) / 1000))
+        redis.call('SET', key, '1', 'PX', math.ceil((w_end - now_us) / 1000))
     else
-        fw_call('INCR', key)
+        redis.call('INCR', key)
     end
 end
 

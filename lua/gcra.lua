@@ -36,14 +36,10 @@
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
 -- than its distance to the next integer when it is not one.
 
-local gcra_floor, gcra_ceil, gcra_format = math.floor, math.ceil,
-                                           string.format
-local gcra_call = redis.call
-
 local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
-    local t = gcra_ceil(period_us / n)
+    local t = math.ceil(period_us / n)
     local tau = burst * t
-    local tat = tonumber(gcra_call('GET', keys[k + 1]) or '')
+    local tat = tonumber(redis.call('GET', keys[k + 1]) or '')
     if tat == nil or tat < now_us then
         tat = now_us
     end
@@ -59,16 +55,16 @@ local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
     -- wait: how far TAT is ahead of now after this decision; one more
     -- request passes once it is at most tau.
     if wait <= tau then
-        return allowed, burst + 1, gcra_floor((tau - wait) / t) + 1,
-               gcra_ceil(wait / 1000), 0, tat
+        return allowed, burst + 1, math.floor((tau - wait) / t) + 1,
+               math.ceil(wait / 1000), 0, tat
     end
-    return allowed, burst + 1, 0, gcra_ceil(wait / 1000),
-           gcra_ceil((wait - tau) / 1000), tat
+    return allowed, burst + 1, 0, math.ceil(wait / 1000),
+           math.ceil((wait - tau) / 1000), tat
 end
 
 local function gcra_commit(keys, k, nk, n, period_us, burst, now_us, tat)
-    gcra_call('SET', keys[k + 1], gcra_format('%d', tat),
-              'PX', gcra_ceil((tat - now_us) / 1000))
+    redis.call('SET', keys[k + 1], string.format('%d', tat),
+               'PX', math.ceil((tat - now_us) / 1000))
 end
 
 -- [standalone]

@@ -32,10 +32,13 @@
 -- (see each algorithm's header).  Bad arguments, or a window the candidate
 -- keys lack, give an error reply "ERR rate_limit: ...".
 
--- Redis runs this whole body on every call: it creates no table but the
--- reply (and, for two zones or more, one to hold them) and validates the
--- numbers with tonumber, a range and an integer test (which also refuse
--- NaN, infinities and the empty string).
+-- Redis runs this whole body on every call, so it creates no closure, and
+-- no table but the reply (and, for two zones or more, one to hold them);
+-- numbers are validated with tonumber, a range and an integer test (which
+-- also refuse NaN, infinities and the empty string).  The algorithms call
+-- library functions by their global names: their closures are made anew
+-- on every call, and capturing locals as upvalues costs more than the
+-- lookups.
 
 local multi_argv, multi_keys = ARGV, KEYS
 local multi_nargv, multi_nkeys = #multi_argv, #multi_keys
@@ -56,29 +59,36 @@ if multi_now == 0 then
     multi_now = t[1] * 1000000 + t[2]
 end
 
--- Zone i, whose keys follow KEYS[k]: its algorithm's check and commit,
--- nkeys, n, period_us and burst; or nil and an error message.  Zones in a
--- row with one algorithm share its closures.
-local multi_last, multi_last_check, multi_last_commit
-local function multi_zone(i, k)
+-- Phase 1.  With two zones or more, multi_reply gathers the replies and
+-- multi_zones holds, for zone i from 10 * (i - 1) + 1: check, commit, k
+-- (its keys follow KEYS[k]), nkeys, n, period_us, burst and the three
+-- state values check returned.  One zone needs neither: its values stay
+-- in the locals.  Zones in a row with one algorithm share its closures.
+local multi_zones, multi_reply, multi_all, multi_k = nil, nil, true, 0
+local alg, check, commit, nk, n, p, burst
+local allowed, limit, remaining, reset, retry, s1, s2, s3
+if multi_z > 1 then
+    multi_zones, multi_reply = {}, {}
+end
+for i = 1, multi_z do
     local a = 5 * i - 2
-    local alg = multi_argv[a]
-    local check, commit = multi_last_check, multi_last_commit
-    if alg ~= multi_last then
+    local next_alg = multi_argv[a]
+    if next_alg ~= alg then
+        alg = next_alg
         check, commit = multi_load(alg)
         if check == nil then
-            return nil, 'ERR rate_limit: zone ' .. i .. ': unknown algorithm'
+            return redis.error_reply('ERR rate_limit: zone ' .. i
+                                     .. ': unknown algorithm')
         end
-        multi_last, multi_last_check, multi_last_commit = alg, check, commit
     end
-    local n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
-    local burst, nkeys = tonumber(multi_argv[a + 3]),
-                         tonumber(multi_argv[a + 4])
-    if not (n and p and burst and nkeys
+    n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
+    burst, nk = tonumber(multi_argv[a + 3]), tonumber(multi_argv[a + 4])
+    if not (n and p and burst and nk
             and n >= 1 and n < 2^53 and n % 1 == 0
             and p >= 1 and p < 2^53 and p % 1 == 0
             and burst >= 0 and burst < 2^53 and burst % 1 == 0) then
-        return nil, 'ERR rate_limit: zone ' .. i .. ': bad number'
+        return redis.error_reply('ERR rate_limit: zone ' .. i
+                                 .. ': bad number')
     end
     local want = 1
     if alg == 'fixed_window' then
@@ -86,62 +96,43 @@ local function multi_zone(i, k)
     elseif alg == 'sliding_window' then
         want = 4
     end
-    if nkeys ~= want or k + nkeys > multi_nkeys then
-        return nil, 'ERR rate_limit: zone ' .. i .. ': bad key count'
+    if nk ~= want or multi_k + nk > multi_nkeys then
+        return redis.error_reply('ERR rate_limit: zone ' .. i
+                                 .. ': bad key count')
     end
-    return check, commit, nkeys, n, p, burst
-end
 
-if multi_z == 1 then
-    local check, commit, nk, n, p, burst = multi_zone(1, 0)
-    if check == nil then
-        return redis.error_reply(commit)
-    end
-    if nk ~= multi_nkeys then
-        return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
-                                 .. ' keys, the zones ' .. nk)
-    end
-    local allowed, limit, remaining, reset, retry, s1, s2, s3 =
-        check(multi_keys, 0, nk, n, p, burst, multi_now)
-    if allowed == nil then
-        return redis.error_reply(limit)
-    end
-    if allowed == 1 then
-        commit(multi_keys, 0, nk, n, p, burst, multi_now, s1, s2, s3)
-    end
-    return {allowed, limit, remaining, reset, retry}
-end
-
--- Two zones or more: multi_zones holds, for zone i from 10 * (i - 1) + 1,
--- check, commit, k, nkeys, n, period_us, burst and three state values.
-local multi_zones, multi_reply, multi_all, multi_k = {}, {}, true, 0
-for i = 1, multi_z do
-    local check, commit, nk, n, p, burst = multi_zone(i, multi_k)
-    if check == nil then
-        return redis.error_reply(commit)
-    end
-    local allowed, limit, remaining, reset, retry, s1, s2, s3 =
+    allowed, limit, remaining, reset, retry, s1, s2, s3 =
         check(multi_keys, multi_k, nk, n, p, burst, multi_now)
     if allowed == nil then
         return redis.error_reply(limit)
     end
-    if allowed ~= 1 then
-        multi_all = false
+    if multi_zones then
+        if allowed ~= 1 then
+            multi_all = false
+        end
+        local r, z = 5 * (i - 1), 10 * (i - 1)
+        multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
+            multi_reply[r + 4], multi_reply[r + 5] =
+            allowed, limit, remaining, reset, retry
+        multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
+            multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
+            multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
+            multi_zones[z + 10] =
+            check, commit, multi_k, nk, n, p, burst, s1, s2, s3
     end
-    local r, z = 5 * (i - 1), 10 * (i - 1)
-    multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
-        multi_reply[r + 4], multi_reply[r + 5] =
-        allowed, limit, remaining, reset, retry
-    multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
-        multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
-        multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
-        multi_zones[z + 10] =
-        check, commit, multi_k, nk, n, p, burst, s1, s2, s3
     multi_k = multi_k + nk
 end
 if multi_k ~= multi_nkeys then
     return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
                              .. ' keys, the zones ' .. multi_k)
+end
+
+-- Phase 2.
+if not multi_zones then
+    if allowed == 1 then
+        commit(multi_keys, 0, nk, n, p, burst, multi_now, s1, s2, s3)
+    end
+    return {allowed, limit, remaining, reset, retry}
 end
 
 if multi_all then

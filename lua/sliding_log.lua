@@ -38,14 +38,11 @@
 -- rounding error is below |us| / 1000 * 2^-53 < 1 / 1000, less than its
 -- distance to the next integer when it is not one.
 
-local sl_ceil, sl_format = math.ceil, string.format
-local sl_call = redis.call
-
 local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
     local key = keys[k + 1]
-    local since = '(' .. sl_format('%d', now_us - period_us)
+    local since = '(' .. string.format('%d', now_us - period_us)
     -- members above now count too, should the clock have gone back
-    local count = sl_call('ZCOUNT', key, since, '+inf')
+    local count = redis.call('ZCOUNT', key, since, '+inf')
 
     local allowed = 0
     local counted = count
@@ -61,7 +58,7 @@ local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
     if counted > count then
         newest = now_us
     end
-    local last = sl_call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
     if last[2] ~= nil and tonumber(last[2]) > newest then
         newest = tonumber(last[2])
     end
@@ -73,31 +70,31 @@ local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
         remaining = 0
         local idx, at = counted - n, now_us
         if idx < count then
-            local m = sl_call('ZRANGEBYSCORE', key, since, '+inf',
-                              'WITHSCORES', 'LIMIT', idx, 1)
+            local m = redis.call('ZRANGEBYSCORE', key, since, '+inf',
+                                 'WITHSCORES', 'LIMIT', idx, 1)
             at = tonumber(m[2])
         end
-        retry = sl_ceil((at + period_us - now_us) / 1000)
+        retry = math.ceil((at + period_us - now_us) / 1000)
     end
 
     local seq, now = 0, nil
     if counted > count then
-        now = sl_format('%d', now_us)
-        seq = sl_call('ZCOUNT', key, now, now)
+        now = string.format('%d', now_us)
+        seq = redis.call('ZCOUNT', key, now, now)
     end
 
     return allowed, n, remaining,
-           sl_ceil((newest + period_us - now_us) / 1000), retry,
+           math.ceil((newest + period_us - now_us) / 1000), retry,
            seq, newest, now
 end
 
 local function sl_commit(keys, k, nk, n, period_us, burst, now_us, seq,
                          newest, now)
     local key = keys[k + 1]
-    sl_call('ZREMRANGEBYSCORE', key, '-inf',
-            sl_format('%d', now_us - period_us))
-    sl_call('ZADD', key, now, now .. '-' .. sl_format('%d', seq))
-    sl_call('PEXPIRE', key, sl_ceil((newest + period_us - now_us) / 1000))
+    redis.call('ZREMRANGEBYSCORE', key, '-inf',
+               string.format('%d', now_us - period_us))
+    redis.call('ZADD', key, now, now .. '-' .. string.format('%d', seq))
+    redis.call('PEXPIRE', key, math.ceil((newest + period_us - now_us) / 1000))
 end
 
 -- [standalone]

@@ -41,28 +41,24 @@
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
 -- than its distance to the next integer when it is not one.
 
-local sw_floor, sw_ceil, sw_format, sw_find = math.floor, math.ceil,
-                                              string.format, string.find
-local sw_call = redis.call
-
 -- The key among keys[k + 1 .. k + nk] for window w, or nil and an error.
 local function sw_key(keys, k, nk, w)
-    local suffix = ':' .. sw_format('%d', w)
+    local suffix = ':' .. string.format('%d', w)
     local ls = #suffix
     for i = k + 1, k + nk do
         local key = keys[i]
         local lk = #key
-        if lk > ls and sw_find(key, suffix, lk - ls + 1, true) then
+        if lk > ls and string.find(key, suffix, lk - ls + 1, true) then
             return key
         end
     end
     return nil, 'ERR rate_limit: sliding_window: window '
-                .. sw_format('%d', w) .. ' is not among the keys'
+                .. string.format('%d', w) .. ' is not among the keys'
 end
 
 local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     local p = period_us
-    local w = sw_floor(now_us / p)
+    local w = math.floor(now_us / p)
     local e = now_us - w * p
     local ckey, err = sw_key(keys, k, nk, w)
     if ckey == nil then
@@ -74,7 +70,7 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
         return nil, err
     end
 
-    local v = sw_call('MGET', pkey, ckey)
+    local v = redis.call('MGET', pkey, ckey)
     local prev = tonumber(v[1] or '') or 0
     local curr = tonumber(v[2] or '') or 0
     local weighted = prev * (p - e)
@@ -90,7 +86,7 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     -- k more pass now iff weighted + (curr + k) * p <= n * p
     local remaining = 0
     if weighted <= (n - curr) * p then
-        remaining = sw_floor(((n - curr) * p - weighted) / p)
+        remaining = math.floor(((n - curr) * p - weighted) / p)
     end
 
     local retry, reset = 0, 0
@@ -98,13 +94,13 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
         local at
         if curr < n and prev > 0 then
             -- later in window w: prev * (p - e') <= (n - curr - 1) * p
-            at = w * p + p - sw_floor((n - curr - 1) * p / prev)
+            at = w * p + p - math.floor((n - curr - 1) * p / prev)
         else
             -- in window w + 1 curr becomes prev and the new count is 0:
             -- curr * (p - e') <= (n - 1) * p
-            at = (w + 1) * p + p - sw_floor((n - 1) * p / curr)
+            at = (w + 1) * p + p - math.floor((n - 1) * p / curr)
         end
-        retry = sw_ceil((at - now_us) / 1000)
+        retry = math.ceil((at - now_us) / 1000)
     end
     if curr > 0 then
         reset = (w + 2) * p - now_us
@@ -112,7 +108,7 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
         reset = (w + 1) * p - now_us
     end
 
-    return allowed, n, remaining, sw_ceil(reset / 1000), retry,
+    return allowed, n, remaining, math.ceil(reset / 1000), retry,
            ckey, curr, (w + 2) * p
 end
 
@@ -120,9 +116,10 @@ local function sw_commit(keys, k, nk, n, period_us, burst, now_us, key,
                          count, expire_at)
     if count == 1 then
         -- creates the counter: it expires at the end of the next window
-        sw_call('SET', key, '1', 'PX', sw_ceil((expire_at - now_us) / 1000))
+        redis.call('SET', key, '1', 'PX',
+                   math.ceil((expire_at - now_us) / 1000))
     else
-        sw_call('INCR', key)
+        redis.call('INCR', key)
     end
 end
 

@@ -39,16 +39,13 @@
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
 -- than its distance to the next integer when it is not one.
 
-local tb_floor, tb_ceil, tb_format = math.floor, math.ceil, string.format
-local tb_call = redis.call
-
 local function tb_check(keys, k, nk, n, period_us, burst, now_us, peek)
     if burst < 1 then
         return nil, 'ERR rate_limit: token_bucket: capacity must be >= 1'
     end
 
     local full = burst * period_us
-    local h = tb_call('HMGET', keys[k + 1], 'tokens', 'ts', 'p')
+    local h = redis.call('HMGET', keys[k + 1], 'tokens', 'ts', 'p')
     local s, ts, p = tonumber(h[1] or ''), tonumber(h[2] or ''),
                      tonumber(h[3] or '')
 
@@ -58,7 +55,7 @@ local function tb_check(keys, k, nk, n, period_us, burst, now_us, peek)
     else
         if p ~= period_us then
             -- the rate changed: keep the whole tokens
-            s = tb_floor(s / p)
+            s = math.floor(s / p)
             if s > burst then
                 s = burst
             end
@@ -70,7 +67,7 @@ local function tb_check(keys, k, nk, n, period_us, burst, now_us, peek)
         if now_us > ts then
             -- refill; elapsed * n stays small because it is compared first
             local elapsed = now_us - ts
-            if elapsed >= tb_ceil((full - s) / n) then
+            if elapsed >= math.ceil((full - s) / n) then
                 s = full
             else
                 s = s + elapsed * n
@@ -88,22 +85,24 @@ local function tb_check(keys, k, nk, n, period_us, burst, now_us, peek)
         end
     end
 
-    local remaining, retry = tb_floor(s / period_us), 0
+    local remaining, retry = math.floor(s / period_us), 0
     if remaining == 0 then
-        retry = tb_ceil((ts - now_us + tb_ceil((period_us - s) / n)) / 1000)
+        retry = math.ceil((ts - now_us + math.ceil((period_us - s) / n))
+                          / 1000)
     end
-    local full_at = ts + tb_ceil((full - s) / n)
+    local full_at = ts + math.ceil((full - s) / n)
 
-    return allowed, burst, remaining, tb_ceil((full_at - now_us) / 1000),
+    return allowed, burst, remaining, math.ceil((full_at - now_us) / 1000),
            retry, s, ts, full_at
 end
 
 local function tb_commit(keys, k, nk, n, period_us, burst, now_us, s, ts,
                          full_at)
     local key = keys[k + 1]
-    tb_call('HSET', key, 'tokens', tb_format('%d', s),
-            'ts', tb_format('%d', ts), 'p', tb_format('%d', period_us))
-    tb_call('PEXPIRE', key, tb_ceil((full_at - now_us) / 1000))
+    redis.call('HSET', key, 'tokens', string.format('%d', s),
+               'ts', string.format('%d', ts),
+               'p', string.format('%d', period_us))
+    redis.call('PEXPIRE', key, math.ceil((full_at - now_us) / 1000))
 end
 
 -- [standalone]
