@@ -68,7 +68,12 @@ local multi_zones, multi_reply, multi_all, multi_k = nil, nil, true, 0
 local alg, check, commit, nk, n, p, burst
 local allowed, limit, remaining, reset, retry, s1, s2, s3
 if multi_z > 1 then
-    multi_zones, multi_reply = {}, {}
+    -- sized for two zones at once: growing a table step by step costs
+    -- more than the rest of the bookkeeping
+    multi_zones = {false, false, false, false, false, false, false, false,
+                   false, false, false, false, false, false, false, false,
+                   false, false, false, false}
+    multi_reply = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 end
 for i = 1, multi_z do
     local a = 5 * i - 2
