@@ -43,10 +43,16 @@
 local multi_argv, multi_keys = ARGV, KEYS
 local multi_nargv, multi_nkeys = #multi_argv, #multi_keys
 
-local multi_now = tonumber(multi_argv[1])
-if not (multi_now and multi_now >= 0 and multi_now < 2^53
-        and multi_now % 1 == 0) then
-    return redis.error_reply('ERR rate_limit: bad now_us ARGV[1]')
+local multi_now = multi_argv[1]
+if multi_now == '0' then
+    -- what the module always sends
+    multi_now = 0
+else
+    multi_now = tonumber(multi_now)
+    if not (multi_now and multi_now >= 0 and multi_now < 2^53
+            and multi_now % 1 == 0) then
+        return redis.error_reply('ERR rate_limit: bad now_us ARGV[1]')
+    end
 end
 local multi_z = tonumber(multi_argv[2])
 if not (multi_z and multi_z >= 1 and multi_z % 1 == 0
