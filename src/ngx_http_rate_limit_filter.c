@@ -79,7 +79,7 @@ static ngx_int_t
 ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
-    u_char                      *p;
+    u_char                      *p, *last;
     size_t                       size, len;
     ngx_uint_t                   i, n;
     rl_core_field_zone_t        *fz;
@@ -115,7 +115,9 @@ ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, size);
+    /* every value in one allocation: two lists and three numbers */
+
+    p = ngx_pnalloc(r->pool, 2 * size + 3 * NGX_INT64_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -128,10 +130,7 @@ ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, size);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    p += len;
 
     len = rl_core_format_ratelimit((char *) p, size, fz, n);
 
@@ -139,21 +138,32 @@ ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    p += len;
+
     t = &ctx->results[ctx->verdict.tightest];
 
-    if (ngx_http_rate_limit_add_number(r, "X-RateLimit-Limit", t->limit)
-        != NGX_OK
-        || ngx_http_rate_limit_add_number(r, "X-RateLimit-Remaining",
-                                          t->remaining)
-           != NGX_OK
-        || ngx_http_rate_limit_add_number(r, "X-RateLimit-Reset",
-                                   rl_core_ceil_seconds(t->reset_after_ms))
-           != NGX_OK)
+    last = ngx_sprintf(p, "%L", t->limit);
+
+    if (ngx_http_rate_limit_add_field(r, "X-RateLimit-Limit", p, last - p)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    p = last;
+    last = ngx_sprintf(p, "%L", t->remaining);
+
+    if (ngx_http_rate_limit_add_field(r, "X-RateLimit-Remaining", p,
+                                      last - p)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = last;
+    last = ngx_sprintf(p, "%L", rl_core_ceil_seconds(t->reset_after_ms));
+
+    return ngx_http_rate_limit_add_field(r, "X-RateLimit-Reset", p, last - p);
 }
 
 
