@@ -84,7 +84,8 @@ local function fw_commit(keys, k, nk, n, period_us, burst, now_us, key,
                          count, w_end)
     if count == 1 then
         -- creates the counter: its expiry is the window's end, set once
-        redis.call('SET', key, '1', 'PX', math.ceil((w_end - now_us) / 1000))
+        redis.call('SET', key, '1', 'PX',
+                   string.format('%d', math.ceil((w_end - now_us) / 1000)))
     else
         redis.call('INCR', key)
     end

@@ -64,7 +64,7 @@ end
 
 local function gcra_commit(keys, k, nk, n, period_us, burst, now_us, tat)
     redis.call('SET', keys[k + 1], string.format('%d', tat),
-               'PX', math.ceil((tat - now_us) / 1000))
+               'PX', string.format('%d', math.ceil((tat - now_us) / 1000)))
 end
 
 -- [standalone]

@@ -38,7 +38,10 @@
 -- also refuse NaN, infinities and the empty string).  The algorithms call
 -- library functions by their global names: their closures are made anew
 -- on every call, and capturing locals as upvalues costs more than the
--- lookups.
+-- lookups.  They pass values and expiries to Redis as decimal strings
+-- (string.format('%d')): a Lua number argument costs Redis a floating
+-- point conversion, and early Redis 7.2 releases write a round one as
+-- "1e+08", which PX and PEXPIRE refuse.
 
 local multi_argv, multi_keys = ARGV, KEYS
 local multi_nargv, multi_nkeys = #multi_argv, #multi_keys

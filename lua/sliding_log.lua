@@ -94,7 +94,8 @@ local function sl_commit(keys, k, nk, n, period_us, burst, now_us, seq,
     redis.call('ZREMRANGEBYSCORE', key, '-inf',
                string.format('%d', now_us - period_us))
     redis.call('ZADD', key, now, now .. '-' .. string.format('%d', seq))
-    redis.call('PEXPIRE', key, math.ceil((newest + period_us - now_us) / 1000))
+    redis.call('PEXPIRE', key, string.format('%d',
+               math.ceil((newest + period_us - now_us) / 1000)))
 end
 
 -- [standalone]

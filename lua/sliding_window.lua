@@ -116,8 +116,8 @@ local function sw_commit(keys, k, nk, n, period_us, burst, now_us, key,
                          count, expire_at)
     if count == 1 then
         -- creates the counter: it expires at the end of the next window
-        redis.call('SET', key, '1', 'PX',
-                   math.ceil((expire_at - now_us) / 1000))
+        redis.call('SET', key, '1', 'PX', string.format('%d',
+                   math.ceil((expire_at - now_us) / 1000)))
     else
         redis.call('INCR', key)
     end

@@ -102,7 +102,8 @@ local function tb_commit(keys, k, nk, n, period_us, burst, now_us, s, ts,
     redis.call('HSET', key, 'tokens', string.format('%d', s),
                'ts', string.format('%d', ts),
                'p', string.format('%d', period_us))
-    redis.call('PEXPIRE', key, math.ceil((full_at - now_us) / 1000))
+    redis.call('PEXPIRE', key, string.format('%d',
+               math.ceil((full_at - now_us) / 1000)))
 end
 
 -- [standalone]
