@@ -18,6 +18,7 @@
 --           nkeys      how many KEYS the zone has: gcra, token_bucket and
 --                      sliding_log 1; fixed_window 3 (windows W-1, W, W+1
 --                      by the caller's clock); sliding_window 4 (W-2 .. W+1)
+--                      (exactly the string "1", "3" or "4")
 -- KEYS      every zone's keys, concatenated in zone order (nkeys each), all
 --           PREFIX:{ZONE:CLIENT}:TAG[:W].  #ARGV must be 2 + 5 * Z and
 --           #KEYS the sum of the nkeys.
@@ -57,7 +58,12 @@ else
         return redis.error_reply('ERR rate_limit: bad now_us ARGV[1]')
     end
 end
-local multi_z = tonumber(multi_argv[2])
+local multi_z = multi_argv[2]
+if multi_z == '1' then
+    multi_z = 1
+else
+    multi_z = tonumber(multi_z)
+end
 if not (multi_z and multi_z >= 1 and multi_z % 1 == 0
         and multi_nargv == 2 + 5 * multi_z) then
     return redis.error_reply('ERR rate_limit: bad zone count ARGV[2] for '
@@ -96,21 +102,23 @@ for i = 1, multi_z do
         end
     end
     n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
-    burst, nk = tonumber(multi_argv[a + 3]), tonumber(multi_argv[a + 4])
-    if not (n and p and burst and nk
+    burst = tonumber(multi_argv[a + 3])
+    if not (n and p and burst
             and n >= 1 and n < 2^53 and n % 1 == 0
             and p >= 1 and p < 2^53 and p % 1 == 0
             and burst >= 0 and burst < 2^53 and burst % 1 == 0) then
         return redis.error_reply('ERR rate_limit: zone ' .. i
                                  .. ': bad number')
     end
-    local want = 1
+    -- nkeys is compared as the string the module sends
+    local want = '1'
+    nk = 1
     if alg == 'fixed_window' then
-        want = 3
+        nk, want = 3, '3'
     elseif alg == 'sliding_window' then
-        want = 4
+        nk, want = 4, '4'
     end
-    if nk ~= want or multi_k + nk > multi_nkeys then
+    if multi_argv[a + 4] ~= want or multi_k + nk > multi_nkeys then
         return redis.error_reply('ERR rate_limit: zone ' .. i
                                  .. ': bad key count')
     end
