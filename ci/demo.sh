@@ -19,7 +19,7 @@ cleanup() {
     rm -rf "$run"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'exit 130' INT TERM HUP PIPE
 
 free_port() {
     perl -MIO::Socket::INET -e \
