@@ -85,10 +85,18 @@ ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
     rl_core_field_zone_t        *fz;
     rl_core_zone_result_t       *t;
     ngx_http_rate_limit_zone_t  *zone;
+    rl_core_field_zone_t         stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
-    fz = ngx_palloc(r->pool, ctx->nzones * sizeof(rl_core_field_zone_t));
-    if (fz == NULL) {
-        return NGX_ERROR;
+    /* only needed while the values are formatted */
+
+    fz = stack;
+
+    if (ctx->nzones > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
+        fz = ngx_palloc(r->pool,
+                        ctx->nzones * sizeof(rl_core_field_zone_t));
+        if (fz == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     n = 0;

@@ -371,10 +371,18 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     rl_core_zone_request_t            *zreq;
     ngx_http_rate_limit_zone_t        *zone;
     ngx_http_rate_limit_request_op_t  *rop;
+    rl_core_zone_request_t             stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
-    zreq = ngx_palloc(r->pool, ctx->nzones * sizeof(rl_core_zone_request_t));
-    if (zreq == NULL) {
-        return NGX_ERROR;
+    /* only needed while the core writes the command */
+
+    zreq = stack;
+
+    if (ctx->nzones > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
+        zreq = ngx_palloc(r->pool,
+                          ctx->nzones * sizeof(rl_core_zone_request_t));
+        if (zreq == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < ctx->nzones; i++) {

@@ -15,6 +15,13 @@
 #include "rl_core.h"
 
 
+/*
+ * Zones whose per-call arrays fit on the stack; a request with more takes
+ * them from its pool.
+ */
+#define NGX_HTTP_RATE_LIMIT_STACK_ZONES  8
+
+
 typedef struct {
     ngx_str_t                   name;
     ngx_http_complex_value_t   *key;        /* NULL until rate_limit_zone */
