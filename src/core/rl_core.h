@@ -337,6 +337,108 @@ int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
 size_t rl_core_cache_size(const rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 
+/*
+ * One Redis connection's bookkeeping, as the link keeps it: the glue does
+ * the I/O and tells these functions what happened; they say what follows.
+ * The caller allocates the struct and sets it up with rl_core_conn_init().
+ *
+ *   DOWN --connect--> CONNECTING --connected--> HANDSHAKE --ready--> UP
+ *     ^                                                               |
+ *     +------------------------- lost (from any state) ---------------+
+ *
+ * Commands are queued (waiting) on any state but DOWN and written (sent)
+ * only when UP; waiting + sent never exceeds max_pending.
+ */
+typedef enum {
+    RL_CORE_CONN_DOWN = 0,      /* no socket; a retry after the backoff */
+    RL_CORE_CONN_CONNECTING,    /* connect() in progress */
+    RL_CORE_CONN_HANDSHAKE,     /* connected, handshake not yet answered */
+    RL_CORE_CONN_UP             /* commands are written */
+} rl_core_conn_state_e;
+
+typedef struct {
+    rl_core_conn_state_e  state;
+    uint32_t              failures;     /* attempts since a command (not
+                                           the handshake) was answered */
+    uint32_t              waiting;      /* queued, not yet written */
+    uint32_t              sent;         /* written, not yet answered */
+    uint32_t              max_pending;  /* bound of waiting + sent */
+    uint32_t              script_gen;   /* SCRIPT LOADs written after
+                                           NOSCRIPT on this connection */
+} rl_core_conn_t;
+
+void rl_core_conn_init(rl_core_conn_t *c, uint32_t max_pending)
+    RL_CORE_NOEXCEPT;
+
+/*
+ * The transitions of the diagram.  connect, connected and ready return
+ * RL_CORE_EINVAL (and change nothing) from any other state.  lost returns
+ * the delay before the next attempt: rl_core_backoff_ms() of the failures
+ * so far, which it then counts one more; only an answered command
+ * (rl_core_conn_replied with answered) sets them back to 0.  lost keeps
+ * the waiting count: the caller fails or keeps those commands.
+ */
+rl_core_status_e rl_core_conn_connect(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+rl_core_status_e rl_core_conn_connected(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+rl_core_status_e rl_core_conn_ready(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+uint64_t rl_core_conn_lost(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+
+/* 1 when a command can be queued now: not DOWN and below max_pending. */
+int rl_core_conn_room(const rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+
+/*
+ * A command queued: RL_CORE_OK, RL_CORE_ERANGE when full (max_pending),
+ * RL_CORE_EINVAL when DOWN.  unqueue takes back a command that was never
+ * written (its request left or timed out, or the connection went down).
+ */
+rl_core_status_e rl_core_conn_queue(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+void rl_core_conn_unqueue(rl_core_conn_t *c) RL_CORE_NOEXCEPT;
+
+/*
+ * A waiting command is written: 1 and *gen set to the script generation it
+ * was written in, or 0 when the connection is not UP or nothing waits.
+ */
+int rl_core_conn_write(rl_core_conn_t *c, uint32_t *gen) RL_CORE_NOEXCEPT;
+
+/*
+ * A written command's callback came: answered is 1 for a reply from the
+ * server (any, errors included), 0 when the connection lost it.
+ */
+void rl_core_conn_replied(rl_core_conn_t *c, int answered) RL_CORE_NOEXCEPT;
+
+/*
+ * A written command got NOSCRIPT and is written again, as EVALSHA.
+ * Returns 1 when a SCRIPT LOAD must be written before it (none was written
+ * on this connection since the command's generation *gen), else 0; *gen
+ * becomes the generation of the resent command.  The sent count does not
+ * change: one reply came, one command goes.
+ */
+int rl_core_conn_resend(rl_core_conn_t *c, uint32_t *gen) RL_CORE_NOEXCEPT;
+
+
+/* A server's version, from INFO. */
+typedef struct {
+    unsigned  major;
+    unsigned  minor;
+    unsigned  patch;
+} rl_core_version_t;
+
+/*
+ * Reads "redis_version:X.Y.Z" (a line of INFO server's text) into *v.
+ * RL_CORE_EINVAL when the field is missing or malformed.
+ */
+rl_core_status_e rl_core_redis_version(const char *info, size_t len,
+    rl_core_version_t *v) RL_CORE_NOEXCEPT;
+
+/*
+ * 1 for Redis 5.0 and later (scripts that read TIME and then write are
+ * replicated by effects), which also covers Valkey 7.2 and later: Valkey
+ * reports the Redis version it forked from.
+ */
+int rl_core_redis_version_supported(const rl_core_version_t *v)
+    RL_CORE_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif
