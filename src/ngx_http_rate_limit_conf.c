@@ -18,6 +18,7 @@
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_PORT     6379
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_CACHE    10000
 #define NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS  64
+#define NGX_HTTP_RATE_LIMIT_MAX_PENDING      1000000
 
 
 static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -241,6 +242,7 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rcf->connect_timeout = 1000;
     rcf->timeout = 100;
     rcf->connections = 1;
+    rcf->max_pending = 1000;
 
     value = cf->args->elts;
 
@@ -325,6 +327,22 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             rcf->connections = n;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "max_pending=", &s)
+            == NGX_OK)
+        {
+            n = ngx_atoi(s.data, s.len);
+            if (n < 1 || n > NGX_HTTP_RATE_LIMIT_MAX_PENDING) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid max_pending \"%V\", "
+                                   "must be between 1 and %d", &value[i],
+                                   NGX_HTTP_RATE_LIMIT_MAX_PENDING);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->max_pending = n;
             continue;
         }
 

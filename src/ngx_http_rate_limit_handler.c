@@ -17,15 +17,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_rate_limit_module.h"
-#include "ngx_http_rate_limit_redis.h"
-
-
-/* the op and, after it, everything it points to: one allocation */
-typedef struct {
-    ngx_http_rate_limit_op_t    op;
-    ngx_uint_t                  nzones;
-    int64_t                    *values;     /* the reply's integers */
-} ngx_http_rate_limit_request_op_t;
+#include "ngx_http_rate_limit_link.h"
+#include "ngx_http_rate_limit_log.h"
 
 
 typedef struct {
@@ -40,11 +33,11 @@ static ngx_int_t ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_rate_limit_send(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
-static void ngx_http_rate_limit_on_reply(ngx_http_rate_limit_op_t *op,
-    redisReply *reply);
-static ngx_int_t ngx_http_rate_limit_read_reply(
-    ngx_http_rate_limit_ctx_t *ctx, ngx_http_rate_limit_request_op_t *rop,
-    redisReply *reply);
+static void ngx_http_rate_limit_on_answer(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
+static ngx_int_t ngx_http_rate_limit_read_answer(
+    ngx_http_rate_limit_ctx_t *ctx, ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
 static void ngx_http_rate_limit_wait_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error);
@@ -60,6 +53,9 @@ static uint64_t ngx_http_rate_limit_wall_msec(void);
 
 
 static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
+
+/* what requests met: timeouts, lost and bad answers */
+static ngx_http_rate_limit_throttle_t  ngx_http_rate_limit_throttle;
 
 
 ngx_int_t
@@ -121,11 +117,8 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED) {
-        /* the link is down between attempts: the fail policy, at once */
-        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_DOWN,
-                                      r->connection->log,
-                                      "rate_limit: redis is not connected");
+    if (rc == NGX_DECLINED || rc == NGX_BUSY) {
+        /* down between attempts, or no room: the fail policy, at once */
         ngx_http_rate_limit_decide(r, ctx, 1);
         return ngx_http_rate_limit_verdict(r, ctx);
     }
@@ -186,6 +179,14 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
     ngx_http_rate_limit_zone_t      **zones;
     ngx_http_rate_limit_main_conf_t  *rmcf;
 
+    /* the master, cache manager and cache loader never speak to Redis */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_rate_limit_module);
 
@@ -219,7 +220,7 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
         }
     }
 
-    return ngx_http_rate_limit_redis_init(cycle, rmcf->redis);
+    return ngx_http_rate_limit_link_init(cycle, rmcf->redis);
 }
 
 
@@ -228,7 +229,7 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 {
     ngx_uint_t  i;
 
-    ngx_http_rate_limit_redis_exit();
+    ngx_http_rate_limit_link_exit();
 
     for (i = 0; i < ngx_http_rate_limit_worker.ncaches; i++) {
         if (ngx_http_rate_limit_worker.caches[i]) {
@@ -364,14 +365,14 @@ static ngx_int_t
 ngx_http_rate_limit_send(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
-    u_char                            *p;
-    size_t                             bytes, size;
-    ngx_int_t                          rc;
-    ngx_uint_t                         i;
-    rl_core_zone_request_t            *zreq;
-    ngx_http_rate_limit_zone_t        *zone;
-    ngx_http_rate_limit_request_op_t  *rop;
-    rl_core_zone_request_t             stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+    u_char                      *p;
+    size_t                       bytes, size, tail;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i;
+    rl_core_zone_request_t      *zreq;
+    ngx_http_rate_limit_op_t    *op;
+    ngx_http_rate_limit_zone_t  *zone;
+    rl_core_zone_request_t       stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
     /* only needed while the core writes the command */
 
@@ -402,48 +403,46 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     }
 
     /*
-     * Not from the request's pool: the command may outlive the request
-     * (a client that leaves), and is freed when its reply comes.
+     * The op, the reply's integers and the command in one block, not from
+     * the request's pool: the command may outlive the request (a client
+     * that leaves), and the link frees it then.
      */
 
-    size = sizeof(ngx_http_rate_limit_request_op_t)
+    size = sizeof(ngx_http_rate_limit_op_t)
            + ctx->nzones * 5 * sizeof(int64_t)
            + bytes;
 
-    rop = ngx_alloc(size, r->connection->log);
-    if (rop == NULL) {
+    op = ngx_alloc(size, r->connection->log);
+    if (op == NULL) {
         return NGX_ERROR;
     }
 
-    p = (u_char *) (rop + 1);
+    p = (u_char *) (op + 1);
 
-    rop->nzones = ctx->nzones;
-    rop->values = (int64_t *) p;
-    p += ctx->nzones * 5 * sizeof(int64_t);
-
-    rop->op.cmd = (char *) p;
-    rop->op.eval = 0;
-    rop->op.handler = ngx_http_rate_limit_on_reply;
-    rop->op.data = ctx;
+    op->handler = ngx_http_rate_limit_on_answer;
+    op->data = ctx;
+    op->nvalues = ctx->nzones * 5;
+    op->values = (int64_t *) p;
+    p += op->nvalues * sizeof(int64_t);
+    op->cmd = (char *) p;
 
     if (rl_core_request_build(zreq, ctx->nzones,
                               ngx_http_rate_limit_wall_msec(),
-                              rop->op.cmd, bytes, &rop->op.len,
-                              &rop->op.tail)
+                              op->cmd, bytes, &op->len, &tail)
         != RL_CORE_OK)
     {
-        ngx_free(rop);
+        ngx_free(op);
         return NGX_ERROR;
     }
 
-    rc = ngx_http_rate_limit_redis_send(&rop->op);
+    rc = ngx_http_rate_limit_link_send(op, r->connection->log);
 
     if (rc != NGX_OK) {
-        ngx_free(rop);
+        ngx_free(op);
         return rc;
     }
 
-    ctx->op = &rop->op;
+    ctx->op = op;
     ctx->sent = ngx_current_msec;
 
     return NGX_OK;
@@ -451,83 +450,68 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
 
 static void
-ngx_http_rate_limit_on_reply(ngx_http_rate_limit_op_t *op, redisReply *reply)
+ngx_http_rate_limit_on_answer(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
 {
-    ngx_int_t                          rc;
-    ngx_http_rate_limit_ctx_t         *ctx;
-    ngx_http_rate_limit_request_op_t  *rop;
+    ngx_int_t                   rc;
+    ngx_http_rate_limit_ctx_t  *ctx;
 
-    rop = (ngx_http_rate_limit_request_op_t *) op;
     ctx = op->data;
 
-    if (ctx == NULL || ngx_http_rate_limit_redis_exiting()) {
-        /* the request left, timed out, or the worker is exiting */
-        if (ctx) {
-            ctx->op = NULL;
-        }
-
-        ngx_free(rop);
-        return;
-    }
-
-    rc = ngx_http_rate_limit_read_reply(ctx, rop, reply);
+    rc = ngx_http_rate_limit_read_answer(ctx, op, answer, text);
 
     ctx->op = NULL;
-    ngx_free(rop);
+    ngx_free(op);
 
     ngx_http_rate_limit_decide(ctx->request, ctx, rc != NGX_OK);
     ngx_http_rate_limit_resume(ctx);
 }
 
 
-/* Any reply but the script's well-formed answer is a Redis error. */
+/* Any answer but the script's well-formed reply is a Redis error. */
 
 static ngx_int_t
-ngx_http_rate_limit_read_reply(ngx_http_rate_limit_ctx_t *ctx,
-    ngx_http_rate_limit_request_op_t *rop, redisReply *reply)
+ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_answer_e answer,
+    ngx_str_t *text)
 {
-    size_t               i;
-    ngx_log_t           *log;
-    rl_core_status_e     rc;
+    ngx_uint_t   i;
+    ngx_log_t   *log;
 
     log = ctx->request->connection->log;
 
-    if (reply == NULL) {
-        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_LOST, log,
+    switch (answer) {
+
+    case NGX_HTTP_RATE_LIMIT_ANSWER_OK:
+        break;
+
+    case NGX_HTTP_RATE_LIMIT_ANSWER_LOST:
+        ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_LOST, log,
                                       "rate_limit: redis connection lost "
                                       "before the answer");
         return NGX_ERROR;
-    }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+    case NGX_HTTP_RATE_LIMIT_ANSWER_ERROR:
+        ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
                                       "rate_limit: redis error: \"%*s\"",
-                                      (size_t) ngx_min(reply->len, 256),
-                                      reply->str);
+                                      (size_t) ngx_min(text->len, 256),
+                                      text->data);
         return NGX_ERROR;
+
+    default: /* NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED */
+        goto malformed;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != rop->nzones * 5)
+    if (rl_core_decode_reply(op->values, op->nvalues, ctx->nzones,
+                             ctx->results)
+        != RL_CORE_OK)
     {
         goto malformed;
     }
 
-    for (i = 0; i < reply->elements; i++) {
-        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-            goto malformed;
-        }
-
-        rop->values[i] = reply->element[i]->integer;
-    }
-
-    rc = rl_core_decode_reply(rop->values, reply->elements, rop->nzones,
-                              ctx->results);
-    if (rc != RL_CORE_OK) {
-        goto malformed;
-    }
-
-    for (i = 0; i < rop->nzones; i++) {
+    for (i = 0; i < ctx->nzones; i++) {
         ctx->answered[i] = 1;
     }
 
@@ -535,10 +519,9 @@ ngx_http_rate_limit_read_reply(ngx_http_rate_limit_ctx_t *ctx,
 
 malformed:
 
-    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
-                                  "rate_limit: malformed reply from redis "
-                                  "(type %d, %uz elements)", reply->type,
-                                  reply->elements);
+    ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+                                  "rate_limit: malformed reply from redis");
     return NGX_ERROR;
 }
 
@@ -548,14 +531,15 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
 {
     ngx_http_rate_limit_ctx_t  *ctx = ev->data;
 
-    ngx_http_rate_limit_redis_log(NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
+    ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
                                   ctx->request->connection->log,
                                   "rate_limit: redis timed out");
 
-    /* the command stays queued; its late reply finds nobody */
+    /* not written yet: never written; else its late reply finds nobody */
 
     if (ctx->op) {
-        ctx->op->data = NULL;
+        ngx_http_rate_limit_link_cancel(ctx->op);
         ctx->op = NULL;
     }
 
@@ -700,7 +684,7 @@ ngx_http_rate_limit_cleanup(void *data)
     /* the request is going away: its command must not find it */
 
     if (ctx->op) {
-        ctx->op->data = NULL;
+        ngx_http_rate_limit_link_cancel(ctx->op);
         ctx->op = NULL;
     }
 

@@ -47,6 +47,7 @@ typedef struct {
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
     ngx_uint_t                  connections;
+    ngx_uint_t                  max_pending;
 } ngx_http_rate_limit_redis_conf_t;
 
 
@@ -81,6 +82,17 @@ typedef enum {
 
 
 typedef struct ngx_http_rate_limit_op_s  ngx_http_rate_limit_op_t;
+
+
+/*
+ * The shape of a command's well-formed reply, which the link's reader
+ * holds every reply to (ngx_http_rate_limit_reader.h).
+ */
+typedef struct {
+    ngx_uint_t                  depth;  /* arrays nested this deep at most;
+                                           0: no array */
+    size_t                      size;   /* bytes of the reply at most */
+} ngx_http_rate_limit_shape_t;
 
 
 /*

@@ -44,7 +44,7 @@ sub main::decided {
 
 # The delays of "retry in N" debug lines, in order (empty without debug).
 sub main::retries {
-    return map { /rate_limit: redis connection 0 retry in (\d+)/ ? $1 : () }
+    return map { /rate_limit: redis "[^"]+" connection 0 down, retry in (\d+) ms/ ? $1 : () }
         error_log_lines();
 }
 
@@ -144,7 +144,7 @@ my ($slowest) = sort { $b <=> $a } map { $_->{elapsed} } @main::Burst;
 cmp_ok($slowest, '<', 0.5, 'none waited for the 2 s timeout');
 my $max = 2 + int($main::Took);
 for my $what ('cannot connect to redis "127.0.0.1:\d+": Connection refused',
-              'redis is not connected')
+              'redis "127.0.0.1:\d+" is not connected')
 {
     my $n = log_count(qr/\[error\].*rate_limit: $what/);
     ok($n >= 1 && $n <= $max,

@@ -1,23 +1,30 @@
-# SCRIPT FLUSH between requests: the next EVALSHA gets NOSCRIPT and the
-# module sends EVAL once, which decides the request (PASSED or REJECTED, not
-# ERROR) and loads the script again, so the request after is EVALSHA again.
-# INFO commandstats shows it: an always-EVAL module, or one that never
-# retries, fails here.  The request is counted once through the retry.
+# SCRIPT FLUSH between requests: the next EVALSHA gets NOSCRIPT; the module
+# loads the script once on that connection and sends the command again as
+# EVALSHA, which decides the request (PASSED or REJECTED, not ERROR).  EVAL
+# is never sent, and however many commands a flush catches, a connection
+# loads the script once.  INFO commandstats shows it: an always-EVAL
+# module, one that never retries, or one that resends every command as
+# EVAL fails here.  The request is counted once through the retry.
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 
 our (%Stats, @Burst);
 
-# calls and failed_calls of EVALSHA and EVAL since CONFIG RESETSTAT.
+# calls and failed_calls of EVALSHA, EVAL and SCRIPT LOAD since CONFIG
+# RESETSTAT.
 sub main::scriptstats {
     my $info = redis_cmd('INFO', 'commandstats');
-    my %s = (evalsha => 0, evalsha_failed => 0, eval => 0, eval_failed => 0);
+    my %s = (evalsha => 0, evalsha_failed => 0, eval => 0, eval_failed => 0,
+             load => 0, load_failed => 0);
 
-    for my $cmd (qw(evalsha eval)) {
-        next unless $info =~ /^cmdstat_$cmd:calls=(\d+).*failed_calls=(\d+)/m;
-        $s{$cmd} = $1;
-        $s{"${cmd}_failed"} = $2;
+    for my $cmd (['evalsha', 'evalsha'], ['eval', 'eval'],
+                 ['load', 'script\|load'])
+    {
+        my ($name, $re) = @$cmd;
+        next unless $info =~ /^cmdstat_$re:calls=(\d+).*failed_calls=(\d+)/m;
+        $s{$name} = $1;
+        $s{"${name}_failed"} = $2;
     }
 
     return \%s;
@@ -43,7 +50,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 72;
+plan tests => 73;
 
 no_long_string();
 no_shuffle();
@@ -68,7 +75,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: EVALSHA, then SCRIPT FLUSH: one EVAL decides, then EVALSHA again
+=== TEST 1: EVALSHA, then SCRIPT FLUSH: one SCRIPT LOAD, the EVALSHA again decides
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
@@ -84,16 +91,16 @@ main::fresh();
  "X-RL: PASSED\nX-RateLimit-Remaining: 7"]
 --- post_check
 my $s = main::scriptstats();
-my $got = "evalsha=$s->{evalsha} failed=$s->{evalsha_failed} eval=$s->{eval}";
+my $got = "evalsha=$s->{evalsha} failed=$s->{evalsha_failed} eval=$s->{eval} load=$s->{load}";
 if ($req_idx == 0) {
-    is($got, 'evalsha=1 failed=0 eval=0', "before the flush: EVALSHA ($got)");
+    is($got, 'evalsha=1 failed=0 eval=0 load=0', "before the flush: EVALSHA ($got)");
     redis_cmd('SCRIPT', 'FLUSH');
 }
 if ($req_idx == 1) {
-    is($got, 'evalsha=2 failed=1 eval=1', "after the flush: NOSCRIPT, then EVAL ($got)");
+    is($got, 'evalsha=3 failed=1 eval=0 load=1', "after the flush: NOSCRIPT, SCRIPT LOAD, EVALSHA ($got)");
 }
 if ($req_idx == 2) {
-    is($got, 'evalsha=3 failed=1 eval=1', "EVALSHA again ($got)");
+    is($got, 'evalsha=4 failed=1 eval=0 load=1', "EVALSHA again ($got)");
 }
 
 
@@ -116,8 +123,8 @@ if ($req_idx == 0) {
 }
 if ($req_idx == 1) {
     my $s = main::scriptstats();
-    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '2/1/1',
-       'the rejection was decided by EVAL');
+    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}/$s->{load}", '3/1/0/1',
+       'the rejection was decided by the EVALSHA sent again');
 }
 --- no_error_log
 [alert]
@@ -125,7 +132,7 @@ signal
 
 
 
-=== TEST 3: SCRIPT FLUSH with many requests in flight: each NOSCRIPT is retried once
+=== TEST 3: SCRIPT FLUSH with many requests in flight: one load, each NOSCRIPT sent again
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
@@ -141,9 +148,12 @@ X-RateLimit-Remaining: 8
 is(scalar(grep { $_->{status} == 200 && $_->{headers}{'x-rl'} eq 'PASSED' } @main::Burst),
    20, 'twenty requests decided');
 my $s = main::scriptstats();
-ok($s->{eval} >= 1 && $s->{eval} <= 20, "$s->{eval} EVAL for 20 requests");
-is($s->{eval}, $s->{evalsha_failed}, 'one EVAL for each NOSCRIPT');
-is($s->{eval_failed}, 0, 'no EVAL failed');
+ok($s->{evalsha_failed} >= 1 && $s->{evalsha_failed} <= 20,
+   "$s->{evalsha_failed} NOSCRIPT for 20 requests");
+# the burst's twenty and this block's own request
+is($s->{evalsha}, 21 + $s->{evalsha_failed}, 'each NOSCRIPT sent again once');
+is($s->{eval}, 0, 'no EVAL');
+is("$s->{load}/$s->{load_failed}", '1/0', 'one SCRIPT LOAD for the connection');
 
 
 
@@ -169,6 +179,6 @@ if ($req_idx == 0) {
 }
 if ($req_idx == 4) {
     my $s = main::scriptstats();
-    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '5/1/1',
-       'one NOSCRIPT on whichever connection came first, then EVALSHA on both');
+    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}/$s->{load}", '6/1/0/1',
+       'one NOSCRIPT and one load on whichever connection came first, then EVALSHA on both');
 }

@@ -1,0 +1,1427 @@
+
+/*
+ * ngx_http_rate_limit_module: the per-worker Redis link.
+ *
+ * A node is one Redis address; it has `connections` persistent hiredis
+ * connections, each made and watched here (the hiredis adapter only moves
+ * bytes).  A connection's bookkeeping (states, counts, backoff, script
+ * generations) is the core's rl_core_conn_t; this file does what it says.
+ *
+ * A connection's life:
+ *   connecting  hiredis connects; the handshake is queued behind it:
+ *               AUTH, SELECT, ROLE, INFO server, SCRIPT EXISTS, and
+ *               SCRIPT LOAD only when the script is missing.  Any failure
+ *               drops the connection before a script runs on it.
+ *               connect_timeout bounds the whole of it.
+ *   up          commands are written, once per event-loop turn, only when
+ *               hiredis holds nothing unwritten: the rest wait in the
+ *               link, where a command whose request leaves is never
+ *               written.  The watchdog drops a connection whose oldest
+ *               written command has had no reply for connect_timeout.
+ *   down        a cancelable timer until the next attempt; the backoff
+ *               grows with every attempt that saw no command answered.
+ * Commands that wait (queued but not written) count against max_pending
+ * with those written; a request that finds no room fails at once.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_rate_limit_link.h"
+#include "ngx_http_rate_limit_hiredis.h"
+#include "ngx_http_rate_limit_reader.h"
+#include "ngx_http_rate_limit_log.h"
+
+
+/* replies of the handshake: INFO's text is the longest, about 2 KiB */
+#define NGX_HTTP_RATE_LIMIT_HANDSHAKE_REPLY  65536
+
+/* a script reply: an error text, or its integers */
+#define NGX_HTTP_RATE_LIMIT_ERROR_REPLY      4096
+#define NGX_HTTP_RATE_LIMIT_INTEGER_REPLY    32
+
+
+typedef struct ngx_http_rate_limit_node_s  ngx_http_rate_limit_node_t;
+
+
+typedef struct {
+    ngx_http_rate_limit_node_t         *node;
+    ngx_uint_t                          number;
+
+    redisAsyncContext                  *ac;     /* NULL when down */
+    ngx_http_rate_limit_reader_t        reader;
+    rl_core_conn_t                      st;
+
+    ngx_queue_t                         waiting; /* ops, not yet written */
+    ngx_queue_t                         sent;    /* ops, oldest first */
+
+    ngx_event_t                         retry;   /* backoff */
+    ngx_event_t                         connect; /* connect_timeout */
+    ngx_event_t                         watchdog; /* the oldest reply */
+    ngx_event_t                         flush;   /* posted: one write */
+} ngx_http_rate_limit_conn_t;
+
+
+struct ngx_http_rate_limit_node_s {
+    ngx_str_t                           name;   /* as written, for logs */
+    char                               *host;   /* numeric */
+    int                                 port;
+    char                               *unix_path;
+
+    ngx_uint_t                          nconns;
+    ngx_uint_t                          next;   /* round robin */
+    ngx_http_rate_limit_conn_t         *conns;
+
+    ngx_http_rate_limit_throttle_t      throttle;
+};
+
+
+typedef struct {
+    ngx_log_t                          *log;
+
+    /* copies: the link must not need the configuration's memory */
+    ngx_int_t                           db;
+    ngx_str_t                           username;
+    ngx_str_t                           password;
+    ngx_msec_t                          connect_timeout;
+    ngx_uint_t                          max_pending;
+
+    ngx_uint_t                          nnodes;
+    ngx_http_rate_limit_node_t         *nodes;
+
+    unsigned                            exiting:1;
+} ngx_http_rate_limit_link_t;
+
+
+typedef struct ngx_http_rate_limit_step_s  ngx_http_rate_limit_step_t;
+
+typedef ngx_int_t (*ngx_http_rate_limit_step_pt)(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+
+/* A handshake command: the shape first, as with every privdata */
+struct ngx_http_rate_limit_step_s {
+    ngx_http_rate_limit_shape_t         shape;
+    const char                         *name;   /* never the password */
+    ngx_http_rate_limit_step_pt         check;  /* NGX_ERROR: logged, drop */
+};
+
+
+static void ngx_http_rate_limit_link_connect(
+    ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_handshake(
+    ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
+    const ngx_http_rate_limit_step_t *step, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_fail_waiting(
+    ngx_http_rate_limit_conn_t *conn);
+static ngx_http_rate_limit_conn_t *ngx_http_rate_limit_link_pick(
+    ngx_http_rate_limit_node_t *node, ngx_uint_t *full);
+static ngx_int_t ngx_http_rate_limit_link_resend(
+    ngx_http_rate_limit_conn_t *conn, ngx_http_rate_limit_op_t *op);
+static void ngx_http_rate_limit_link_answer(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
+
+static void ngx_http_rate_limit_link_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_rate_limit_link_on_disconnect(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_rate_limit_link_on_step(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_rate_limit_link_read_done(void *data);
+
+static ngx_int_t ngx_http_rate_limit_link_check_ok(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_role(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_info(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_exists(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_load(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_reload(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+static ngx_int_t ngx_http_rate_limit_link_check_sha(
+    ngx_http_rate_limit_conn_t *conn, redisReply *r);
+
+static void ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_link_retry_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_link_connect_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_link_watchdog_handler(ngx_event_t *ev);
+static void ngx_http_rate_limit_link_event(ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_http_rate_limit_conn_t *conn,
+    ngx_log_t *log);
+
+static ngx_int_t ngx_http_rate_limit_link_copy(ngx_str_t *dst,
+    ngx_str_t *src, ngx_log_t *log);
+static void ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link);
+
+
+static ngx_http_rate_limit_link_t  *ngx_http_rate_limit_link;
+
+
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_auth = {
+    { 0, 512 }, "AUTH", ngx_http_rate_limit_link_check_ok
+};
+
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_select = {
+    { 0, 512 }, "SELECT", ngx_http_rate_limit_link_check_ok
+};
+
+/* a master lists its replicas: [role, offset, [[ip, port, offset] ...]] */
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_role = {
+    { 3, NGX_HTTP_RATE_LIMIT_HANDSHAKE_REPLY }, "ROLE",
+    ngx_http_rate_limit_link_check_role
+};
+
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_info = {
+    { 0, NGX_HTTP_RATE_LIMIT_HANDSHAKE_REPLY }, "INFO",
+    ngx_http_rate_limit_link_check_info
+};
+
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_exists = {
+    { 1, 512 }, "SCRIPT EXISTS", ngx_http_rate_limit_link_check_exists
+};
+
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_load = {
+    { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_load
+};
+
+/* after NOSCRIPT, on a connection that is up */
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_reload = {
+    { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_reload
+};
+
+
+ngx_int_t
+ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
+    ngx_http_rate_limit_redis_conf_t *rcf)
+{
+    ngx_str_t                    s;
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_calloc(sizeof(ngx_http_rate_limit_link_t), cycle->log);
+    if (link == NULL) {
+        return NGX_ERROR;
+    }
+
+    link->log = cycle->log;
+    link->db = rcf->db;
+    link->connect_timeout = rcf->connect_timeout;
+    link->max_pending = rcf->max_pending;
+
+    /* one node: sentinel and cluster routing add theirs */
+
+    link->nnodes = 1;
+    link->nodes = ngx_calloc(sizeof(ngx_http_rate_limit_node_t), cycle->log);
+    if (link->nodes == NULL) {
+        goto failed;
+    }
+
+    node = &link->nodes[0];
+
+    if (ngx_http_rate_limit_link_copy(&link->username, &rcf->username,
+                                      cycle->log)
+        != NGX_OK
+        || ngx_http_rate_limit_link_copy(&link->password, &rcf->password,
+                                         cycle->log)
+           != NGX_OK
+        || ngx_http_rate_limit_link_copy(&node->name, &rcf->name, cycle->log)
+           != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (rcf->unix_path.len) {
+        if (ngx_http_rate_limit_link_copy(&s, &rcf->unix_path, cycle->log)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        node->unix_path = (char *) s.data;
+
+    } else {
+        if (ngx_http_rate_limit_link_copy(&s, &rcf->host, cycle->log)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        node->host = (char *) s.data;
+        node->port = rcf->port;
+    }
+
+    node->nconns = rcf->connections;
+    node->conns = ngx_calloc(node->nconns
+                             * sizeof(ngx_http_rate_limit_conn_t),
+                             cycle->log);
+    if (node->conns == NULL) {
+        goto failed;
+    }
+
+    ngx_http_rate_limit_link = link;
+
+    for (i = 0; i < node->nconns; i++) {
+        conn = &node->conns[i];
+
+        conn->node = node;
+        conn->number = i;
+
+        rl_core_conn_init(&conn->st, (uint32_t) link->max_pending);
+
+        ngx_queue_init(&conn->waiting);
+        ngx_queue_init(&conn->sent);
+
+        /* the worker must not wait for these when it quits */
+
+        ngx_http_rate_limit_link_event(&conn->retry,
+                                       ngx_http_rate_limit_link_retry_handler,
+                                       conn, cycle->log);
+        ngx_http_rate_limit_link_event(&conn->connect,
+                                     ngx_http_rate_limit_link_connect_handler,
+                                     conn, cycle->log);
+        ngx_http_rate_limit_link_event(&conn->watchdog,
+                                    ngx_http_rate_limit_link_watchdog_handler,
+                                    conn, cycle->log);
+        ngx_http_rate_limit_link_event(&conn->flush,
+                                       ngx_http_rate_limit_link_flush_handler,
+                                       conn, cycle->log);
+
+        ngx_http_rate_limit_link_connect(conn);
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_rate_limit_link_free(link);
+    return NGX_ERROR;
+}
+
+
+void
+ngx_http_rate_limit_link_exit(void)
+{
+    ngx_uint_t                   i, n;
+    ngx_queue_t                 *q;
+    redisAsyncContext           *ac;
+    ngx_http_rate_limit_op_t    *op;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL) {
+        return;
+    }
+
+    /* from here no handler is called: nobody waits any more */
+
+    link->exiting = 1;
+
+    for (n = 0; n < link->nnodes; n++) {
+        node = &link->nodes[n];
+
+        for (i = 0; i < node->nconns; i++) {
+            conn = &node->conns[i];
+
+            while (!ngx_queue_empty(&conn->waiting)) {
+                q = ngx_queue_head(&conn->waiting);
+                ngx_queue_remove(q);
+                op = ngx_queue_data(q, ngx_http_rate_limit_op_t, queue);
+                ngx_free(op);
+            }
+
+            ac = conn->ac;
+
+            if (ac) {
+                /* every sent op is answered with NULL, and freed */
+                conn->ac = NULL;
+                redisAsyncFree(ac);
+            }
+
+            if (conn->retry.timer_set) {
+                ngx_del_timer(&conn->retry);
+            }
+
+            if (conn->connect.timer_set) {
+                ngx_del_timer(&conn->connect);
+            }
+
+            if (conn->watchdog.timer_set) {
+                ngx_del_timer(&conn->watchdog);
+            }
+
+            if (conn->flush.posted) {
+                ngx_delete_posted_event(&conn->flush);
+            }
+        }
+    }
+
+    ngx_http_rate_limit_link_free(link);
+    ngx_http_rate_limit_link = NULL;
+}
+
+
+ngx_int_t
+ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
+{
+    ngx_uint_t                   full;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL || link->exiting) {
+        return NGX_DECLINED;
+    }
+
+    node = &link->nodes[0];
+
+    conn = ngx_http_rate_limit_link_pick(node, &full);
+
+    if (conn == NULL) {
+        if (full) {
+            ngx_http_rate_limit_log_error(&node->throttle,
+                                          NGX_HTTP_RATE_LIMIT_LOG_NO_ROOM,
+                                          log,
+                                          "rate_limit: redis \"%V\": "
+                                          "max_pending reached (%ui "
+                                          "commands on each connection)",
+                                          &node->name, link->max_pending);
+            return NGX_BUSY;
+        }
+
+        ngx_http_rate_limit_log_error(&node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_DOWN, log,
+                                      "rate_limit: redis \"%V\" is not "
+                                      "connected", &node->name);
+        return NGX_DECLINED;
+    }
+
+    (void) rl_core_conn_queue(&conn->st);
+
+    op->shape.depth = 1;
+    op->shape.size = NGX_HTTP_RATE_LIMIT_ERROR_REPLY
+                     + op->nvalues * NGX_HTTP_RATE_LIMIT_INTEGER_REPLY;
+    op->conn = conn;
+    op->sent = 0;
+    op->resent = 0;
+
+    ngx_queue_insert_tail(&conn->waiting, &op->queue);
+
+    if (conn->st.state == RL_CORE_CONN_UP && !conn->flush.posted) {
+        ngx_post_event(&conn->flush, &ngx_posted_events);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "rate_limit: op %p queued on redis connection %ui, "
+                   "%uD pending", op, conn->number,
+                   conn->st.waiting + conn->st.sent);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op)
+{
+    ngx_http_rate_limit_conn_t  *conn = op->conn;
+
+    if (op->sent) {
+        /* written: the reply must still be read; it finds nobody */
+        op->data = NULL;
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "rate_limit: op %p cancelled before it was written", op);
+
+    ngx_queue_remove(&op->queue);
+    rl_core_conn_unqueue(&conn->st);
+    ngx_free(op);
+}
+
+
+/*
+ * Round robin over the connections that are up and have room; else one
+ * being made that has room.  *full says whether some connection is usable
+ * but has none.
+ */
+
+static ngx_http_rate_limit_conn_t *
+ngx_http_rate_limit_link_pick(ngx_http_rate_limit_node_t *node,
+    ngx_uint_t *full)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_rate_limit_conn_t  *conn, *making;
+
+    *full = 0;
+    making = NULL;
+
+    for (i = 0; i < node->nconns; i++) {
+        n = (node->next + i) % node->nconns;
+        conn = &node->conns[n];
+
+        if (conn->st.state == RL_CORE_CONN_DOWN) {
+            continue;
+        }
+
+        if (!rl_core_conn_room(&conn->st)) {
+            *full = 1;
+            continue;
+        }
+
+        if (conn->st.state == RL_CORE_CONN_UP) {
+            node->next = n + 1;
+            return conn;
+        }
+
+        if (making == NULL) {
+            /* a request that meets a connection being made waits for it */
+            making = conn;
+        }
+    }
+
+    return making;
+}
+
+
+static void
+ngx_http_rate_limit_link_connect(ngx_http_rate_limit_conn_t *conn)
+{
+    redisAsyncContext           *ac;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+    node = conn->node;
+
+    (void) rl_core_conn_connect(&conn->st);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                   "rate_limit: redis \"%V\" connection %ui connecting",
+                   &node->name, conn->number);
+
+    /* numeric addresses only: hiredis does no DNS lookup for them */
+
+    if (node->unix_path) {
+        ac = redisAsyncConnectUnix(node->unix_path);
+
+    } else {
+        ac = redisAsyncConnect(node->host, node->port);
+    }
+
+    if (ac == NULL || ac->err) {
+        ngx_http_rate_limit_log_error(&node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_CONNECT,
+                                      link->log,
+                                      "rate_limit: cannot connect to redis "
+                                      "\"%V\": %s", &node->name,
+                                      ac ? ac->errstr : "out of memory");
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_rate_limit_link_lost(conn);
+        return;
+    }
+
+    ngx_http_rate_limit_reader_attach(&conn->reader, ac);
+    ac->data = conn;
+
+    /*
+     * Attach before setting the connect callback: that call arms the
+     * write event which tells when the connection is made.
+     */
+
+    if (ngx_http_rate_limit_hiredis_attach(ac, link->log,
+                                           ngx_http_rate_limit_link_read_done,
+                                           conn)
+        != NGX_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_rate_limit_link_lost(conn);
+        return;
+    }
+
+    conn->ac = ac;
+
+    redisAsyncSetDisconnectCallback(ac,
+                                    ngx_http_rate_limit_link_on_disconnect);
+    redisAsyncSetConnectCallback(ac, ngx_http_rate_limit_link_on_connect);
+
+    ngx_add_timer(&conn->connect, link->connect_timeout);
+
+    ngx_http_rate_limit_link_handshake(conn);
+}
+
+
+/*
+ * hiredis writes these in order once connected, and Redis answers them in
+ * order: each is checked as it is answered, and the first that fails drops
+ * the connection before anything later could run.  SCRIPT LOAD follows
+ * only if SCRIPT EXISTS says the script is missing.
+ */
+
+static void
+ngx_http_rate_limit_link_handshake(ngx_http_rate_limit_conn_t *conn)
+{
+    int                          argc;
+    char                         db[NGX_INT_T_LEN];
+    size_t                       argvlen[3];
+    const char                  *argv[3];
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+
+    if (link->password.len) {
+        argc = 0;
+        argv[argc] = "AUTH";
+        argvlen[argc++] = 4;
+
+        if (link->username.len) {
+            argv[argc] = (char *) link->username.data;
+            argvlen[argc++] = link->username.len;
+        }
+
+        argv[argc] = (char *) link->password.data;
+        argvlen[argc++] = link->password.len;
+
+        ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_auth,
+                                      argc, argv, argvlen);
+    }
+
+    if (link->db >= 0) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = db;
+        argvlen[1] = ngx_sprintf((u_char *) db, "%i", link->db)
+                     - (u_char *) db;
+
+        ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_select,
+                                      2, argv, argvlen);
+    }
+
+    argv[0] = "ROLE";
+    argvlen[0] = 4;
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_role,
+                                  1, argv, argvlen);
+
+    argv[0] = "INFO";
+    argvlen[0] = 4;
+    argv[1] = "server";
+    argvlen[1] = 6;
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_info,
+                                  2, argv, argvlen);
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "EXISTS";
+    argvlen[1] = 6;
+    argv[2] = rl_core_script_sha1();
+    argvlen[2] = 40;
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_exists,
+                                  3, argv, argvlen);
+}
+
+
+static void
+ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
+    const ngx_http_rate_limit_step_t *step, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_link->log, 0,
+                   "rate_limit: redis \"%V\" connection %ui: %s",
+                   &conn->node->name, conn->number, step->name);
+
+    /* fails only on a context being torn down, which answers nothing */
+
+    (void) redisAsyncCommandArgv(conn->ac, ngx_http_rate_limit_link_on_step,
+                                 (void *) step, argc, argv, argvlen);
+}
+
+
+static void
+ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn)
+{
+    if (rl_core_conn_ready(&conn->st) != RL_CORE_OK) {
+        return;
+    }
+
+    if (conn->connect.timer_set) {
+        ngx_del_timer(&conn->connect);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_link->log, 0,
+                   "rate_limit: redis \"%V\" connection %ui up, "
+                   "%uD commands waiting", &conn->node->name, conn->number,
+                   conn->st.waiting);
+
+    if (!ngx_queue_empty(&conn->waiting) && !conn->flush.posted) {
+        ngx_post_event(&conn->flush, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * The connection is gone or never came (conn->ac is already NULL): back
+ * off, then try again.  Commands that wait keep waiting only if the next
+ * attempt is made at once; otherwise their requests get the fail policy
+ * now rather than at their timeout.
+ */
+
+static void
+ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
+{
+    ngx_msec_t                   delay;
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+
+    delay = (ngx_msec_t) rl_core_conn_lost(&conn->st);
+
+    if (conn->connect.timer_set) {
+        ngx_del_timer(&conn->connect);
+    }
+
+    if (conn->watchdog.timer_set) {
+        ngx_del_timer(&conn->watchdog);
+    }
+
+    if (conn->flush.posted) {
+        ngx_delete_posted_event(&conn->flush);
+    }
+
+    if (link->exiting) {
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                   "rate_limit: redis \"%V\" connection %ui down, "
+                   "retry in %M ms", &conn->node->name, conn->number, delay);
+
+    if (!conn->retry.timer_set) {
+        ngx_add_timer(&conn->retry, delay);
+    }
+
+    if (delay > 0) {
+        ngx_http_rate_limit_link_fail_waiting(conn);
+    }
+}
+
+
+/*
+ * Drops a connection that misbehaves.  Inside a hiredis callback the free
+ * is deferred by hiredis until the callback returns; either way every
+ * written command is answered with NULL.
+ */
+
+static void
+ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn)
+{
+    redisAsyncContext  *ac;
+
+    ac = conn->ac;
+    if (ac == NULL) {
+        return;
+    }
+
+    conn->ac = NULL;
+
+    ngx_http_rate_limit_link_lost(conn);
+
+    redisAsyncFree(ac);
+}
+
+
+static void
+ngx_http_rate_limit_link_fail_waiting(ngx_http_rate_limit_conn_t *conn)
+{
+    ngx_queue_t               *q;
+    ngx_http_rate_limit_op_t  *op;
+
+    /* a handler may queue again: take one at a time from the head */
+
+    while (!ngx_queue_empty(&conn->waiting)) {
+        q = ngx_queue_head(&conn->waiting);
+        ngx_queue_remove(q);
+        rl_core_conn_unqueue(&conn->st);
+
+        op = ngx_queue_data(q, ngx_http_rate_limit_op_t, queue);
+        ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
+                                        NULL);
+    }
+}
+
+
+static void
+ngx_http_rate_limit_link_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_rate_limit_conn_t  *conn = ac->data;
+
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+
+    if (conn->ac != ac) {
+        return;
+    }
+
+    if (status == REDIS_OK) {
+        (void) rl_core_conn_connected(&conn->st);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                       "rate_limit: redis \"%V\" connection %ui connected",
+                       &conn->node->name, conn->number);
+        return;
+    }
+
+    ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_CONNECT, link->log,
+                                  "rate_limit: cannot connect to redis "
+                                  "\"%V\": %s", &conn->node->name,
+                                  ac->errstr);
+
+    /* hiredis frees the context right after this returns */
+
+    conn->ac = NULL;
+    ngx_http_rate_limit_link_lost(conn);
+}
+
+
+static void
+ngx_http_rate_limit_link_on_disconnect(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_rate_limit_conn_t  *conn = ac->data;
+
+    const char                  *why;
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+
+    if (conn->ac != ac) {
+        /* dropped by us, and logged then */
+        return;
+    }
+
+    if (status != REDIS_OK) {
+        why = ngx_http_rate_limit_reader_refusal(&conn->reader);
+
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_CLOSED,
+                                      link->log,
+                                      "rate_limit: redis \"%V\" closed the "
+                                      "connection: %s", &conn->node->name,
+                                      why ? why : ac->errstr);
+    }
+
+    conn->ac = NULL;
+    ngx_http_rate_limit_link_lost(conn);
+}
+
+
+static void
+ngx_http_rate_limit_link_on_step(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                        *r = reply;
+    ngx_http_rate_limit_conn_t        *conn = ac->data;
+    const ngx_http_rate_limit_step_t  *step = privdata;
+
+    if (r == NULL || conn->ac != ac) {
+        /* torn down: the connection is being dropped already */
+        return;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" refused %s: "
+                                      "%*s", &conn->node->name, step->name,
+                                      (size_t) ngx_min(r->len, 256), r->str);
+        ngx_http_rate_limit_link_drop(conn);
+        return;
+    }
+
+    if (step->check(conn, r) != NGX_OK) {
+        ngx_http_rate_limit_link_drop(conn);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_ok(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    if (r->type == REDIS_REPLY_STATUS) {
+        return NGX_OK;
+    }
+
+    ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                  ngx_http_rate_limit_link->log,
+                                  "rate_limit: redis \"%V\" answered AUTH or "
+                                  "SELECT with a reply of type %d",
+                                  &conn->node->name, r->type);
+    return NGX_ERROR;
+}
+
+
+/*
+ * A replica refuses writes (READONLY): after a failover a name may point
+ * at one, and it is not used until it is a master again.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_role(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    redisReply  *role;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0
+        || r->element[0]->type != REDIS_REPLY_STRING)
+    {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" answered "
+                                      "ROLE with a reply of type %d",
+                                      &conn->node->name, r->type);
+        return NGX_ERROR;
+    }
+
+    role = r->element[0];
+
+    if (role->len == 6 && ngx_strncmp(role->str, "master", 6) == 0) {
+        return NGX_OK;
+    }
+
+    if (role->len == 5 && ngx_strncmp(role->str, "slave", 5) == 0) {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" is a "
+                                      "replica, not used",
+                                      &conn->node->name);
+        return NGX_ERROR;
+    }
+
+    ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                  ngx_http_rate_limit_link->log,
+                                  "rate_limit: redis \"%V\" has the role "
+                                  "\"%*s\", not master, not used",
+                                  &conn->node->name,
+                                  (size_t) ngx_min(role->len, 32), role->str);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_info(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    rl_core_version_t  v;
+
+    if (r->type != REDIS_REPLY_STRING
+        || rl_core_redis_version(r->str, r->len, &v) != RL_CORE_OK)
+    {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" did not "
+                                      "report its version in INFO server",
+                                      &conn->node->name);
+        return NGX_ERROR;
+    }
+
+    if (!rl_core_redis_version_supported(&v)) {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" is version "
+                                      "%ud.%ud.%ud, older than 5.0, not used",
+                                      &conn->node->name, v.major, v.minor,
+                                      v.patch);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_exists(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    size_t       len;
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 1
+        || r->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" answered "
+                                      "SCRIPT EXISTS with a reply of type %d",
+                                      &conn->node->name, r->type);
+        return NGX_ERROR;
+    }
+
+    if (r->element[0]->integer == 1) {
+        ngx_http_rate_limit_link_ready(conn);
+        return NGX_OK;
+    }
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = rl_core_script(&len);
+    argvlen[2] = len;
+
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_load,
+                                  3, argv, argvlen);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_load(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    if (ngx_http_rate_limit_link_check_sha(conn, r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_rate_limit_link_ready(conn);
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_reload(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    return ngx_http_rate_limit_link_check_sha(conn, r);
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_check_sha(ngx_http_rate_limit_conn_t *conn,
+    redisReply *r)
+{
+    if (r->type == REDIS_REPLY_STRING && r->len == 40
+        && ngx_strncmp(r->str, rl_core_script_sha1(), 40) == 0)
+    {
+        return NGX_OK;
+    }
+
+    /* a Redis that hashes differently: EVALSHA can never work */
+
+    ngx_log_error(NGX_LOG_ALERT, ngx_http_rate_limit_link->log, 0,
+                  "rate_limit: redis \"%V\" answered SCRIPT LOAD with "
+                  "\"%*s\", expected \"%s\"", &conn->node->name,
+                  (size_t) (r->str ? ngx_min(r->len, 64) : 0),
+                  r->str ? r->str : "", rl_core_script_sha1());
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
+    void *privdata)
+{
+    redisReply                  *r = reply;
+    ngx_http_rate_limit_op_t    *op = privdata;
+
+    size_t                       i;
+    ngx_str_t                    text;
+    ngx_http_rate_limit_conn_t  *conn;
+    rl_core_redis_error_e        kind;
+
+    conn = op->conn;
+
+    ngx_queue_remove(&op->queue);
+    op->sent = 0;
+
+    if (ngx_http_rate_limit_link == NULL
+        || ngx_http_rate_limit_link->exiting)
+    {
+        ngx_free(op);
+        return;
+    }
+
+    if (r == NULL) {
+        rl_core_conn_replied(&conn->st, 0);
+        ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
+                                        NULL);
+        return;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        kind = rl_core_classify_error(r->str, r->len);
+
+        if (kind == RL_CORE_REDIS_ERR_NOSCRIPT && !op->resent
+            && op->data != NULL && conn->ac == ac
+            && ngx_http_rate_limit_link_resend(conn, op) == NGX_OK)
+        {
+            return;
+        }
+
+        rl_core_conn_replied(&conn->st, 1);
+
+        if (kind == RL_CORE_REDIS_ERR_RECONNECT && conn->ac == ac) {
+            ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                          NGX_HTTP_RATE_LIMIT_LOG_RECONNECT,
+                                          ngx_http_rate_limit_link->log,
+                                          "rate_limit: redis \"%V\" "
+                                          "answered \"%*s\", reconnecting",
+                                          &conn->node->name,
+                                          (size_t) ngx_min(r->len, 256),
+                                          r->str);
+            ngx_http_rate_limit_link_drop(conn);
+        }
+
+        text.data = (u_char *) r->str;
+        text.len = r->len;
+
+        ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_ERROR,
+                                        &text);
+        return;
+    }
+
+    rl_core_conn_replied(&conn->st, 1);
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != op->nvalues) {
+        goto malformed;
+    }
+
+    for (i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+            goto malformed;
+        }
+
+        op->values[i] = r->element[i]->integer;
+    }
+
+    ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_OK, NULL);
+    return;
+
+malformed:
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_link->log, 0,
+                   "rate_limit: op %p malformed reply: type %d, "
+                   "%uz elements", op, r->type, (size_t) r->elements);
+
+    ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED,
+                                    NULL);
+}
+
+
+/*
+ * NOSCRIPT (a restart, SCRIPT FLUSH): the script is loaded once on this
+ * connection, and the command is written again behind the load, as
+ * EVALSHA: Redis runs a connection's commands in order.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_link_resend(ngx_http_rate_limit_conn_t *conn,
+    ngx_http_rate_limit_op_t *op)
+{
+    size_t       len;
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (rl_core_conn_resend(&conn->st, &op->gen)) {
+        argv[0] = "SCRIPT";
+        argvlen[0] = 6;
+        argv[1] = "LOAD";
+        argvlen[1] = 4;
+        argv[2] = rl_core_script(&len);
+        argvlen[2] = len;
+
+        ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_reload,
+                                      3, argv, argvlen);
+    }
+
+    if (redisAsyncFormattedCommand(conn->ac,
+                                   ngx_http_rate_limit_link_on_reply, op,
+                                   op->cmd, op->len)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_link->log, 0,
+                   "rate_limit: op %p resent after NOSCRIPT", op);
+
+    op->resent = 1;
+    op->sent = 1;
+    op->written = ngx_current_msec;
+    ngx_queue_insert_tail(&conn->sent, &op->queue);
+
+    return NGX_OK;
+}
+
+
+/* Hands the answer to the waiter, or frees an op nobody waits for. */
+
+static void
+ngx_http_rate_limit_link_answer(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
+{
+    if (op->data == NULL) {
+        ngx_free(op);
+        return;
+    }
+
+    op->handler(op, answer, text);
+}
+
+
+static void
+ngx_http_rate_limit_link_read_done(void *data)
+{
+    ngx_http_rate_limit_conn_t  *conn = data;
+
+    if (conn->ac == NULL) {
+        return;
+    }
+
+    if (ngx_http_rate_limit_reader_check(&conn->reader) != NGX_OK) {
+        ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_CLOSED,
+                                      ngx_http_rate_limit_link->log,
+                                      "rate_limit: redis \"%V\" sent %s, "
+                                      "reconnecting", &conn->node->name,
+                                      ngx_http_rate_limit_reader_refusal(
+                                                              &conn->reader));
+        ngx_http_rate_limit_link_drop(conn);
+        return;
+    }
+
+    /* replies made room, and a write that waited may be done */
+
+    if (!ngx_queue_empty(&conn->waiting) && !conn->flush.posted) {
+        ngx_post_event(&conn->flush, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * Hands hiredis the commands that wait, once per event-loop turn and only
+ * when it has written everything before: what stays here can still be
+ * taken back when its request leaves.
+ */
+
+static void
+ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_conn_t  *conn = ev->data;
+
+    uint32_t                     gen;
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q;
+    redisAsyncContext           *ac;
+    ngx_http_rate_limit_op_t    *op;
+
+    ac = conn->ac;
+
+    if (ac == NULL || conn->st.state != RL_CORE_CONN_UP
+        || sdslen(ac->c.obuf) != 0)
+    {
+        return;
+    }
+
+    n = 0;
+
+    while (!ngx_queue_empty(&conn->waiting)) {
+        q = ngx_queue_head(&conn->waiting);
+        op = ngx_queue_data(q, ngx_http_rate_limit_op_t, queue);
+
+        if (!rl_core_conn_write(&conn->st, &gen)) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+
+        if (redisAsyncFormattedCommand(ac, ngx_http_rate_limit_link_on_reply,
+                                       op, op->cmd, op->len)
+            != REDIS_OK)
+        {
+            /* only a context being torn down refuses */
+            rl_core_conn_replied(&conn->st, 0);
+            ngx_http_rate_limit_link_answer(op,
+                                            NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
+                                            NULL);
+            break;
+        }
+
+        op->gen = gen;
+        op->sent = 1;
+        op->written = ngx_current_msec;
+        ngx_queue_insert_tail(&conn->sent, q);
+        n++;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "rate_limit: redis connection %ui wrote %ui commands, "
+                   "%uD sent", conn->number, n, conn->st.sent);
+
+    if (n && !conn->watchdog.timer_set) {
+        ngx_add_timer(&conn->watchdog,
+                      ngx_http_rate_limit_link->connect_timeout);
+    }
+}
+
+
+static void
+ngx_http_rate_limit_link_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_conn_t  *conn = ev->data;
+
+    if (ngx_http_rate_limit_link->exiting || conn->ac != NULL) {
+        return;
+    }
+
+    ngx_http_rate_limit_link_connect(conn);
+}
+
+
+static void
+ngx_http_rate_limit_link_connect_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_conn_t  *conn = ev->data;
+
+    ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_CONNECT,
+                                  ngx_http_rate_limit_link->log,
+                                  "rate_limit: redis \"%V\" did not connect "
+                                  "and answer the handshake within %M ms",
+                                  &conn->node->name,
+                                  ngx_http_rate_limit_link->connect_timeout);
+
+    ngx_http_rate_limit_link_drop(conn);
+}
+
+
+/*
+ * Set when commands are written and not moved on every reply: when it
+ * fires early, it waits again for what the oldest command has left.  Only
+ * a reply to that command keeps the connection: bytes of a reply that
+ * never ends do not.
+ */
+
+static void
+ngx_http_rate_limit_link_watchdog_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_conn_t  *conn = ev->data;
+
+    ngx_msec_t                   age, limit;
+    ngx_http_rate_limit_op_t    *op;
+
+    if (conn->ac == NULL || ngx_queue_empty(&conn->sent)) {
+        return;
+    }
+
+    limit = ngx_http_rate_limit_link->connect_timeout;
+
+    op = ngx_queue_data(ngx_queue_head(&conn->sent), ngx_http_rate_limit_op_t,
+                        queue);
+    age = ngx_current_msec - op->written;
+
+    if (age < limit) {
+        ngx_add_timer(&conn->watchdog, limit - age);
+        return;
+    }
+
+    ngx_http_rate_limit_log_error(&conn->node->throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_WATCHDOG,
+                                  ngx_http_rate_limit_link->log,
+                                  "rate_limit: redis \"%V\" has not "
+                                  "answered for %M ms with %uD commands "
+                                  "pending, reconnecting", &conn->node->name,
+                                  age, conn->st.sent);
+
+    ngx_http_rate_limit_link_drop(conn);
+}
+
+
+static void
+ngx_http_rate_limit_link_event(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_http_rate_limit_conn_t *conn, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = conn;
+    ev->log = log;
+    ev->cancelable = 1;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_copy(ngx_str_t *dst, ngx_str_t *src,
+    ngx_log_t *log)
+{
+    if (src->len == 0) {
+        ngx_str_null(dst);
+        return NGX_OK;
+    }
+
+    /* NUL-terminated: hiredis takes C strings for addresses */
+
+    dst->data = ngx_alloc(src->len + 1, log);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src->data, src->len);
+    dst->data[src->len] = '\0';
+    dst->len = src->len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link)
+{
+    ngx_uint_t                   n;
+    ngx_http_rate_limit_node_t  *node;
+
+    for (n = 0; link->nodes && n < link->nnodes; n++) {
+        node = &link->nodes[n];
+
+        ngx_free(node->name.data);
+        ngx_free(node->host);
+        ngx_free(node->unix_path);
+        ngx_free(node->conns);
+    }
+
+    ngx_free(link->nodes);
+    ngx_free(link->username.data);
+    ngx_free(link->password.data);
+    ngx_free(link);
+}
