@@ -262,7 +262,7 @@ main::redis()->cmd('FLUSHALL');
 === TEST: rate_limit_redis with every parameter: db= selects the database
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT db=3 connect_timeout=2s
-                     timeout=1s connections=2;
+                     timeout=1s connections=2 max_pending=10;
     rate_limit_zone db key=client rate=1r/m;
 --- config
     location = /t {
@@ -1427,3 +1427,34 @@ main::emerg('"rate_limit" directive is duplicate', 'limits', 4)
 
 
 
+=== TEST: bad max_pending: zero
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 max_pending=0;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid max_pending "max_pending=0", must be between 1 and 1000000', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad max_pending: above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 max_pending=1000001;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid max_pending "max_pending=1000001", must be between 1 and 1000000', 'limits', 1)
+--- no_error_log
+[alert]
