@@ -22,8 +22,9 @@ namespace rl {
 
 class DenyCache {
 public:
-    // Above this a cache is refused: the indices are 32 bits.
-    static constexpr std::size_t maxCapacity = std::size_t(1) << 30;
+    // Above this a cache is refused (nginx -t refuses it first); the
+    // indices are 32 bits.
+    static constexpr std::size_t maxCapacity = RL_CORE_CACHE_MAX;
 
     DenyCache(std::size_t capacity, SipKey seed) noexcept;
 

@@ -61,6 +61,10 @@ typedef enum {
 #define RL_CORE_ZONE_KEYS_MAX      4
 #define RL_CORE_ZONE_NAME_MAX      64
 #define RL_CORE_PREFIX_MAX         64
+/* Largest deny cache per zone per worker, in keys (cache=). */
+#define RL_CORE_CACHE_MAX          1000000
+/* Largest burst= (and N of a rate). */
+#define RL_CORE_BURST_MAX          1000000000
 
 
 /*
@@ -303,7 +307,7 @@ uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
 typedef struct rl_core_cache_s  rl_core_cache_t;
 
 /*
- * NULL when capacity is 0 or above 2^30, or memory is short.  Memory
+ * NULL when capacity is 0 or above RL_CORE_CACHE_MAX, or memory is short.  Memory
  * grows with the entries, not the capacity: some 100 to 250 bytes a key
  * (by its length).
  */
