@@ -7,11 +7,11 @@ set -e
 
 # build: compilers, NGINX's own headers and configure, hiredis; tests:
 # cmocka, a private redis-server, nginx itself, Test::Base for t/lib,
-# and a packaged access-phase module (lua) that t/061-module-order.t loads
-# beside this one.
+# and two packaged access-phase modules (lua, auth-pam) that
+# t/061-module-order.t loads before and after this one.
 PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libcmocka-dev
 redis-server libtest-base-perl libtext-diff-perl
-procps libnginx-mod-http-lua"
+procps libnginx-mod-http-lua libnginx-mod-http-auth-pam"
 
 missing=
 for p in $PACKAGES $EXTRA_PACKAGES; do
