@@ -39,7 +39,8 @@ GLUE_SRCS   := config config.make $(wildcard src/*.c src/*.h)
 UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
-.PHONY: all module core unit unit-bins test demo memcheck bench install clean
+.PHONY: all module core unit unit-bins test-module test demo memcheck bench \
+        install clean
 
 all: module
 
@@ -87,6 +88,22 @@ $(SO): $(NGX_BUILD)/objs/Makefile $(GLUE_SRCS) $(CORE_LIB)
 
 # Tests.
 
+# A dynamic module with an access handler and no load order of its own,
+# for t/061-module-order.t: built against the configured tree's headers,
+# so its signature matches.
+TEST_MODULE := $(BUILD)/ngx_http_rl_test_access_module.so
+NGX_INCS    := $(addprefix -I$(NGX_BUILD)/,src/core src/event \
+               src/event/modules src/os/unix objs src/http src/http/modules \
+               src/http/v2)
+
+test-module: $(TEST_MODULE)
+
+$(TEST_MODULE): t/module/ngx_http_rl_test_access_module.c \
+                $(NGX_BUILD)/objs/Makefile
+	$(CC) -shared -fPIC -g -O2 -Wall -Wextra -Wno-unused-parameter \
+	    -Werror $(NGX_INCS) -o $@.tmp $<
+	mv $@.tmp $@
+
 $(BUILD)/unit/%: t/unit/%.c $(CORE_LIB) | $(BUILD)/unit
 	$(CC) -std=c99 -g -Wall -Wextra -Werror -Isrc/core -o $@ $< \
 	    $(CORE_LIB) -lcmocka -lhiredis -lstdc++ -lm
@@ -97,7 +114,7 @@ unit: $(UNIT_BINS)
 test:
 	sh ci/install-deps.sh
 	$(MAKE) module
-	$(MAKE) unit-bins
+	$(MAKE) unit-bins test-module
 	sh ci/test.sh
 
 unit-bins: $(UNIT_BINS)
@@ -110,7 +127,7 @@ demo:
 memcheck:
 	EXTRA_PACKAGES=valgrind sh ci/install-deps.sh
 	$(MAKE) module
-	$(MAKE) unit-bins
+	$(MAKE) unit-bins test-module
 	sh ci/memcheck.sh
 
 bench:

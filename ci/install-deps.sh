@@ -6,10 +6,12 @@
 set -e
 
 # build: compilers, NGINX's own headers and configure, hiredis; tests:
-# cmocka, a private redis-server, nginx itself, Test::Base for t/lib.
+# cmocka, a private redis-server, nginx itself, Test::Base for t/lib,
+# and two packaged access-phase modules (lua, auth-pam) that
+# t/061-module-order.t loads before and after this one.
 PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libcmocka-dev
 redis-server libtest-base-perl libtext-diff-perl
-procps"
+procps libnginx-mod-http-lua libnginx-mod-http-auth-pam"
 
 missing=
 for p in $PACKAGES $EXTRA_PACKAGES; do

@@ -19,6 +19,13 @@
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_CACHE    10000
 #define NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS  64
 #define NGX_HTTP_RATE_LIMIT_MAX_PENDING      1000000
+/* SELECT takes a C int; Redis's "databases" is bounded by it too */
+#define NGX_HTTP_RATE_LIMIT_MAX_DB           NGX_MAX_INT32_VALUE
+/*
+ * Timeouts become timers: a bound well below the 24.8 days that a 32-bit
+ * ngx_msec_t timer may be ahead of its clock.
+ */
+#define NGX_HTTP_RATE_LIMIT_MAX_TIMEOUT      3600000
 
 
 static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -255,9 +262,11 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_http_rate_limit_param(&value[i], "db=", &s) == NGX_OK) {
             n = ngx_atoi(s.data, s.len);
-            if (n == NGX_ERROR) {
+            if (n == NGX_ERROR || n > NGX_HTTP_RATE_LIMIT_MAX_DB) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid db \"%V\"", &value[i]);
+                                   "invalid db \"%V\", must be between "
+                                   "0 and %d", &value[i],
+                                   NGX_HTTP_RATE_LIMIT_MAX_DB);
                 return NGX_CONF_ERROR;
             }
 
@@ -290,27 +299,28 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_http_rate_limit_param(&value[i], "connect_timeout=", &s)
             == NGX_OK)
         {
-            rcf->connect_timeout = ngx_parse_time(&s, 0);
-            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
-                || rcf->connect_timeout == 0)
-            {
+            n = ngx_parse_time(&s, 0);
+            if (n < 1 || n > NGX_HTTP_RATE_LIMIT_MAX_TIMEOUT) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid connect_timeout \"%V\"",
-                                   &value[i]);
+                                   "invalid connect_timeout \"%V\", "
+                                   "must be between 1ms and 1h", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
+            rcf->connect_timeout = (ngx_msec_t) n;
             continue;
         }
 
         if (ngx_http_rate_limit_param(&value[i], "timeout=", &s) == NGX_OK) {
-            rcf->timeout = ngx_parse_time(&s, 0);
-            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+            n = ngx_parse_time(&s, 0);
+            if (n < 1 || n > NGX_HTTP_RATE_LIMIT_MAX_TIMEOUT) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid timeout \"%V\"", &value[i]);
+                                   "invalid timeout \"%V\", "
+                                   "must be between 1ms and 1h", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
+            rcf->timeout = (ngx_msec_t) n;
             continue;
         }
 
@@ -520,6 +530,14 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
 
     if (ngx_http_rate_limit_param(value, "key=", &s) == NGX_OK) {
 
+        /* a key that is always empty would never limit anything */
+
+        if (s.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty key in \"key=\"");
+            return NGX_CONF_ERROR;
+        }
+
         zone->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
         if (zone->key == NULL) {
             return NGX_CONF_ERROR;
@@ -561,9 +579,12 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
 
     if (ngx_http_rate_limit_param(value, "burst=", &s) == NGX_OK) {
         n = ngx_atoi(s.data, s.len);
+        /* the core names the bounds a number breaks, with the rate's */
+
         if (n == NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid burst value \"%V\"", &s);
+                               "invalid burst value \"%V\", must be "
+                               "between 0 and %d", &s, RL_CORE_BURST_MAX);
             return NGX_CONF_ERROR;
         }
 
@@ -601,10 +622,13 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     }
 
     if (ngx_http_rate_limit_param(value, "cache=", &s) == NGX_OK) {
+        /* a worker that cannot make its cache could not start at all */
+
         n = ngx_atoi(s.data, s.len);
-        if (n == NGX_ERROR) {
+        if (n == NGX_ERROR || n > RL_CORE_CACHE_MAX) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid cache size \"%V\"", &s);
+                               "invalid cache size \"%V\", must be "
+                               "between 0 and %d", &s, RL_CORE_CACHE_MAX);
             return NGX_CONF_ERROR;
         }
 
@@ -739,11 +763,18 @@ ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post, void *data)
 
     /*
      * 401 and 403 mean "try the next access module" under "satisfy any":
-     * a rejection must always end the request.
+     * a rejection must always end the request.  408 and 499 are the
+     * client's failure to NGINX, which may close the connection without a
+     * response, and 444 is NGINX's "close without a response".
      */
 
-    if (*np < 400 || *np > 599 || *np == 401 || *np == 403) {
-        return "must be between 400 and 599, except 401 and 403";
+    if (*np < 400 || *np > 599
+        || *np == NGX_HTTP_UNAUTHORIZED || *np == NGX_HTTP_FORBIDDEN
+        || *np == NGX_HTTP_REQUEST_TIME_OUT || *np == NGX_HTTP_CLOSE
+        || *np == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        return "must be between 400 and 599, "
+               "except 401, 403, 408, 444 and 499";
     }
 
     return NGX_CONF_OK;

@@ -50,6 +50,7 @@ static void ngx_http_rate_limit_cleanup(void *data);
 static rl_core_cache_t *ngx_http_rate_limit_cache(
     ngx_http_rate_limit_zone_t *zone);
 static uint64_t ngx_http_rate_limit_wall_msec(void);
+static uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
 
 static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
@@ -327,11 +328,13 @@ static ngx_int_t
 ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
+    uint64_t                     now;
     ngx_uint_t                   i, hit;
     rl_core_cache_t             *cache;
     ngx_http_rate_limit_zone_t  *zone;
 
     hit = 0;
+    now = 0;
 
     for (i = 0; i < ctx->nzones; i++) {
         zone = ctx->zones[i];
@@ -341,9 +344,18 @@ ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
             continue;
         }
 
+        /*
+         * A clock read now, not ngx_current_msec: the event loop's time
+         * can be a whole turn old, and an entry would outlive Redis's own
+         * rejection by that much.
+         */
+
+        if (now == 0) {
+            now = ngx_http_rate_limit_monotonic_usec();
+        }
+
         if (rl_core_cache_lookup(cache, (char *) ctx->keys[i].data,
-                                 ctx->keys[i].len, ngx_current_msec,
-                                 &ctx->results[i]))
+                                 ctx->keys[i].len, now, &ctx->results[i]))
         {
             ctx->answered[i] = 1;
             hit = 1;
@@ -367,6 +379,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 {
     u_char                      *p;
     size_t                       bytes, size, tail;
+    uint64_t                     sent;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
     rl_core_zone_request_t      *zreq;
@@ -435,6 +448,13 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /*
+     * The deny cache counts a rejection's wait from here: a clock read
+     * before the command goes out, so never later than Redis's decision.
+     */
+
+    sent = ngx_http_rate_limit_monotonic_usec();
+
     rc = ngx_http_rate_limit_link_send(op, r->connection->log);
 
     if (rc != NGX_OK) {
@@ -443,7 +463,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     }
 
     ctx->op = op;
-    ctx->sent = ngx_current_msec;
+    ctx->sent = sent;
 
     return NGX_OK;
 }
@@ -593,10 +613,8 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
             }
 
             (void) rl_core_cache_insert(cache, (char *) ctx->keys[i].data,
-                                     ctx->keys[i].len, ctx->sent,
-                                     ctx->sent
-                                     + ctx->results[i].retry_after_ms,
-                                     &ctx->results[i]);
+                                        ctx->keys[i].len, ctx->sent,
+                                        &ctx->results[i]);
         }
     }
 
@@ -725,4 +743,28 @@ ngx_http_rate_limit_wall_msec(void)
     tp = ngx_timeofday();
 
     return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * The deny cache's clock: monotonic (a wall clock step must not stretch a
+ * rejection), in 64-bit us (no wrap), read when asked.
+ */
+
+static uint64_t
+ngx_http_rate_limit_monotonic_usec(void)
+{
+#if (NGX_HAVE_CLOCK_MONOTONIC)
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+#else
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (uint64_t) tv.tv_sec * 1000000 + (uint64_t) tv.tv_usec;
+#endif
 }

@@ -18,6 +18,7 @@
 
 static ngx_int_t ngx_http_rate_limit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_rate_limit_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_rate_limit_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_rate_limit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_rate_limit_exit_process(ngx_cycle_t *cycle);
 
@@ -43,7 +44,7 @@ ngx_module_t  ngx_http_rate_limit_module = {
     ngx_http_rate_limit_commands,          /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_rate_limit_init_module,       /* init module */
     ngx_http_rate_limit_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -70,9 +71,9 @@ ngx_http_rate_limit_postconfiguration(ngx_conf_t *cf)
 
     /*
      * The access phase runs its handlers in the reverse order of this
-     * array, and a dynamic module's postconfiguration comes after every
-     * static module's: pushed last, the handler runs first, before allow,
-     * deny, auth_basic and auth_request.
+     * array.  A module loaded after this one may still push its own:
+     * init_module moves the handler to the front once the phase engine
+     * is built.
      */
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
@@ -97,4 +98,73 @@ static void
 ngx_http_rate_limit_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_rate_limit_exit_worker(cycle);
+}
+
+
+/*
+ * The handler must run first in the access phase, before allow, deny,
+ * auth_basic, auth_request and any other module's, whatever the
+ * load_module order (a dynamic module's postconfiguration runs in that
+ * order, and a later one's handler would run before ours).  The phase
+ * engine is built when the http block ends, before init_module: there
+ * the handler is moved to the first of the access phase's entries.  All
+ * those entries share the checker and the next phase's index, so only the
+ * handlers move.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_init_module(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                  i, first, ours;
+    ngx_http_handler_pt         h;
+    ngx_http_phase_handler_t   *ph;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    if (cycle->conf_ctx[ngx_http_module.index] == NULL) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module);
+
+    if (cmcf == NULL || cmcf->phase_engine.handlers == NULL) {
+        return NGX_OK;
+    }
+
+    ph = cmcf->phase_engine.handlers;
+    first = NGX_CONF_UNSET_UINT;
+    ours = NGX_CONF_UNSET_UINT;
+
+    /* the engine ends with an entry whose checker is NULL */
+
+    for (i = 0; ph[i].checker; i++) {
+        if (ph[i].checker != ngx_http_core_access_phase) {
+            continue;
+        }
+
+        if (first == NGX_CONF_UNSET_UINT) {
+            first = i;
+        }
+
+        if (ph[i].handler == ngx_http_rate_limit_handler) {
+            ours = i;
+            break;
+        }
+    }
+
+    if (ours == NGX_CONF_UNSET_UINT) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "rate_limit: the access handler is not in the "
+                      "phase engine");
+        return NGX_ERROR;
+    }
+
+    h = ph[ours].handler;
+
+    for (i = ours; i > first; i--) {
+        ph[i].handler = ph[i - 1].handler;
+    }
+
+    ph[first].handler = h;
+
+    return NGX_OK;
 }

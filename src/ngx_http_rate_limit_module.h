@@ -112,7 +112,8 @@ typedef struct {
 
     ngx_http_rate_limit_op_t   *op;         /* the pending command */
     ngx_event_t                 wait;       /* the request's timeout */
-    ngx_msec_t                  sent;       /* ngx_current_msec at send */
+    uint64_t                    sent;       /* us, monotonic, read before
+                                               the command was handed on */
 
     rl_core_verdict_t           verdict;
     ngx_http_rate_limit_outcome_e  outcome;

@@ -13,7 +13,7 @@ use Test::RateLimit::Redis;
 # round would find the first one's counts): one round.
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 90);
+plan tests => repeat_each() * (blocks() * 3 + 91);
 
 no_long_string();
 
@@ -669,7 +669,7 @@ rate_limit_zone a key=$remote_addr rate=1r/s burst=ten;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid burst value "ten"', 'limits', 2)
+main::emerg('invalid burst value "ten", must be between 0 and 1000000000', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -687,7 +687,7 @@ rate_limit_zone a key=$remote_addr rate=1r/s burst=-1;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid burst value "-1"', 'limits', 2)
+main::emerg('invalid burst value "-1", must be between 0 and 1000000000', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -705,7 +705,7 @@ rate_limit_zone a key=$remote_addr rate=1r/s burst=;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid burst value ""', 'limits', 2)
+main::emerg('invalid burst value "", must be between 0 and 1000000000', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -921,7 +921,7 @@ rate_limit_zone a key=$remote_addr rate=1r/s cache=big;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid cache size "big"', 'limits', 2)
+main::emerg('invalid cache size "big", must be between 0 and 1000000', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -1052,7 +1052,7 @@ rate_limit_redis 127.0.0.1:6379 db=one;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid db "db=one"', 'limits', 1)
+main::emerg('invalid db "db=one", must be between 0 and 2147483647', 'limits', 1)
 --- no_error_log
 [alert]
 
@@ -1069,7 +1069,7 @@ rate_limit_redis 127.0.0.1:6379 db=-1;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid db "db=-1"', 'limits', 1)
+main::emerg('invalid db "db=-1", must be between 0 and 2147483647', 'limits', 1)
 --- no_error_log
 [alert]
 
@@ -1086,7 +1086,7 @@ rate_limit_redis 127.0.0.1:6379 timeout=fast;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid timeout "timeout=fast"', 'limits', 1)
+main::emerg('invalid timeout "timeout=fast", must be between 1ms and 1h', 'limits', 1)
 --- no_error_log
 [alert]
 
@@ -1103,7 +1103,7 @@ rate_limit_redis 127.0.0.1:6379 timeout=0ms;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid timeout "timeout=0ms"', 'limits', 1)
+main::emerg('invalid timeout "timeout=0ms", must be between 1ms and 1h', 'limits', 1)
 --- no_error_log
 [alert]
 
@@ -1120,7 +1120,7 @@ rate_limit_redis 127.0.0.1:6379 connect_timeout=0;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid connect_timeout "connect_timeout=0"', 'limits', 1)
+main::emerg('invalid connect_timeout "connect_timeout=0", must be between 1ms and 1h', 'limits', 1)
 --- no_error_log
 [alert]
 
@@ -1266,7 +1266,7 @@ rate_limit_status 399;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -1284,7 +1284,7 @@ rate_limit_status 600;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -1302,7 +1302,7 @@ rate_limit_status 401;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -1320,7 +1320,7 @@ rate_limit_status 403;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401 and 403', 'limits', 2)
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
 --- no_error_log
 [alert]
 
@@ -1424,6 +1424,278 @@ rate_limit a;
 main::emerg('"rate_limit" directive is duplicate', 'limits', 4)
 --- no_error_log
 [alert]
+
+
+
+=== TEST: cache above the bound: 2000000000 would kill every worker at start
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s cache=2000000000;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid cache size "2000000000", must be between 0 and 1000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: cache one above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s cache=1000001;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid cache size "1000001", must be between 0 and 1000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: cache too large for a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s cache=99999999999999999999999;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid cache size "99999999999999999999999", must be between 0 and 1000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: empty key=
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key= rate=1r/s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('empty key in "key="', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: burst too large for a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=1r/s burst=99999999999999999999999;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid burst value "99999999999999999999999", must be between 0 and 1000000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate N too large for a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_zone a key=$remote_addr rate=99999999999999999999999r/d;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('rate "99999999999999999999999r/d" is out of range: N must be between 1 and 1000000000', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad db: above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 db=2147483648;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid db "db=2147483648", must be between 0 and 2147483647', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad timeout: above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 timeout=3601s;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid timeout "timeout=3601s", must be between 1ms and 1h', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad connect_timeout: above the bound
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 connect_timeout=2h;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid connect_timeout "connect_timeout=2h", must be between 1ms and 1h', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad address: port 0
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:0;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid port in redis address "127.0.0.1:0"', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad connections: too large for a number
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379 connections=99999999999999999999999;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('invalid connections "connections=99999999999999999999999", must be between 1 and 64', 'limits', 1)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 408, which NGINX treats as the client's failure
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 408;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 444, which NGINX treats as the client's failure
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 444;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: bad status: 499, which NGINX treats as the client's failure
+--- http_config
+    include ../html/limits.conf;
+--- config
+    location = /t { empty_gif; }
+--- user_files
+>>> limits.conf
+rate_limit_redis 127.0.0.1:6379;
+rate_limit_status 499;
+--- must_die
+--- suppress_stderr
+--- error_log eval
+main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
+--- no_error_log
+[alert]
+
+
+
+=== TEST: the largest values are accepted: cache=1000000, timeouts of 1h
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT connect_timeout=1h
+                     timeout=1h connections=8;
+    rate_limit_zone big key=$arg_k rate=1000000000r/d burst=1000000000
+                    cache=1000000;
+    rate_limit_zone off0 key=$arg_k rate=10r/s cache=0;
+--- config
+    location = /t {
+        rate_limit big;
+        rate_limit off0;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request
+GET /t?k=largest
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+--- no_error_log
+[alert]
+[emerg]
 
 
 

@@ -1,8 +1,10 @@
 # Exactness across instances and workers: two NGINX instances (own prefix,
 # master process, two workers each, own port) against one Redis, sixteen
 # keep-alive clients split over both hammering one key with five times the
-# limit, fail_open off and no refill during the run: for every algorithm
-# exactly the limit passes, the rest is rejected, nothing errs.
+# limit, fail_open off and no refill during the run: for every algorithm,
+# with the deny cache on and with cache=0, exactly the limit passes, the
+# rest is rejected, nothing errs; with the cache on, the cache answered
+# some of the rejections (fewer script calls than requests).
 #
 # Then the pipelining proof: with the deny cache off, every request is a
 # script call, and Redis shows more of them (INFO commandstats) than reads
@@ -39,9 +41,16 @@ my @ALGS = (
     [sliding_log => 'rate=200r/h', 0],
 );
 
+# every algorithm twice: NAME with the deny cache, NAME_nocache without
+my @CACHES = (['', 'cache=10000'], ['_nocache', 'cache=0']);
+
 my $zones = join '', map {
     my ($alg, $args) = @$_;
-    "    rate_limit_zone $alg key=\$arg_k $args algorithm=$alg;\n"
+    map {
+        my ($suffix, $cache) = @$_;
+        "    rate_limit_zone $alg$suffix key=\$arg_k $args algorithm=$alg "
+        . "$cache;\n"
+    } @CACHES
 } @ALGS;
 
 my $locations = join '', map {
@@ -54,7 +63,7 @@ my $locations = join '', map {
             empty_gif;
         }
 _EOC_
-} @ALGS, ['pipe'];
+} (map { my $a = $_->[0]; map { ["$a$_->[0]"] } @CACHES } @ALGS), ['pipe'];
 
 my $http = <<"_EOC_";
     # generous: this test is about counting, not about a slow Redis
@@ -154,19 +163,24 @@ sub info_stats {
 }
 
 for my $a (@ALGS) {
+  for my $c (@CACHES) {
     my ($alg, $args, $windowed) = @$a;
+    my ($suffix, $cache) = @$c;
+    my $zone = "$alg$suffix";
 
     SKIP: {
         # a run takes a few seconds: keep clear of a window boundary
         my $day = time % 86400;
-        skip "$alg: within a minute of 00:00 UTC, a window boundary", 4
+        skip "$zone: within a minute of 00:00 UTC, a window boundary", 5
             if $windowed && ($day > 86400 - 60 || $day < 5);
-        skip "$alg: out of time", 4 if time > $DEADLINE;
+        skip "$zone: out of time", 5 if time > $DEADLINE;
 
         redis_cmd('FLUSHALL');
-        my $key = "exact-$alg-" . int(rand 1e9);
+        my $key = "exact-$zone-" . int(rand 1e9);
 
-        my ($by, $pids, $took) = run_clients("/$alg?k=$key", $PER_CLIENT);
+        my $before = info_stats();
+        my ($by, $pids, $took) = run_clients("/$zone?k=$key", $PER_CLIENT);
+        my $calls = info_stats()->{scripts} - $before->{scripts};
 
         my $passed = $by->{'200 PASSED'} // 0;
         my $rejected = $by->{'429 REJECTED'} // 0;
@@ -174,13 +188,23 @@ for my $a (@ALGS) {
         my $detail = join ', ', map { "$_: $by->{$_}" } sort keys %$by;
 
         is($passed, $LIMIT,
-           sprintf('%s %s: exactly %d of %d passed over %d connections '
-                   . 'in %.2f s (%s)', $alg, $args, $LIMIT, $TOTAL,
+           sprintf('%s %s %s: exactly %d of %d passed over %d connections '
+                   . 'in %.2f s (%s)', $alg, $args, $cache, $LIMIT, $TOTAL,
                    $CLIENTS, $took, $detail));
-        is($rejected, $TOTAL - $LIMIT, "$alg: the rest rejected");
-        is($other, 0, "$alg: no error, no 5xx, no lost request");
-        cmp_ok($pids, '>=', 3, "$alg: served by $pids workers of 4");
+        is($rejected, $TOTAL - $LIMIT, "$zone: the rest rejected");
+        is($other, 0, "$zone: no error, no 5xx, no lost request");
+        cmp_ok($pids, '>=', 3, "$zone: served by $pids workers of 4");
+
+        if ($suffix eq '') {
+            cmp_ok($calls, '<', $TOTAL,
+                   "$zone: $calls script calls for $TOTAL requests, the "
+                   . 'deny cache answered the rest');
+        } else {
+            cmp_ok($calls, '>=', $TOTAL,
+                   "$zone: $calls script calls, one a request");
+        }
     }
+  }
 }
 
 # Pipelining: every request a command (cache=0), requests from sixteen

@@ -16,8 +16,25 @@ std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b) noexcept
     return a + b < a ? UINT64_MAX : a + b;
 }
 
-std::int64_t toMs(std::uint64_t v) noexcept
+constexpr std::uint64_t usPerMs = 1000;
+
+// ms * 1000, saturating; a negative ms is 0.
+std::uint64_t msToUs(std::int64_t ms) noexcept
 {
+    if (ms <= 0) {
+        return 0;
+    }
+
+    std::uint64_t v = static_cast<std::uint64_t>(ms);
+
+    return v > UINT64_MAX / usPerMs ? UINT64_MAX : v * usPerMs;
+}
+
+// Microseconds as milliseconds rounded up, as the script's replies are.
+std::int64_t ceilMs(std::uint64_t us) noexcept
+{
+    std::uint64_t v = us / usPerMs + (us % usPerMs != 0);
+
     return v > static_cast<std::uint64_t>(INT64_MAX)
            ? INT64_MAX : static_cast<std::int64_t>(v);
 }
@@ -170,15 +187,25 @@ void DenyCache::erase(std::uint32_t slot) noexcept
     size_--;
 }
 
-rl_core_status_e DenyCache::insert(std::string_view key, std::uint64_t sentMs,
-    std::uint64_t untilMs, const rl_core_zone_result_t &result) noexcept
+rl_core_status_e DenyCache::insert(std::string_view key, std::uint64_t sentUs,
+    const rl_core_zone_result_t &result) noexcept
 {
+    // The reply's retry_after_ms is rounded up: the true wait, counted
+    // from the script's run (after sentUs), is more than retry - 1 ms.
+    // Rounded down so, the cache never rejects what Redis would admit; a
+    // wait of 1 ms or less is not worth remembering.
+    if (result.retry_after_ms <= 1) {
+        return RL_CORE_OK;
+    }
+
+    std::uint64_t untilUs = saturatingAdd(sentUs,
+                                          msToUs(result.retry_after_ms - 1));
+    std::uint64_t resetAt = saturatingAdd(sentUs,
+                                          msToUs(result.reset_after_ms));
+
     char hashed[RL_CORE_HASHED_KEY_LEN];
     std::string_view k = clientKey(key, hashed);
     std::uint64_t h = hash(k);
-    std::uint64_t resetAt = saturatingAdd(sentMs,
-        result.reset_after_ms > 0
-        ? static_cast<std::uint64_t>(result.reset_after_ms) : 0);
 
     std::uint32_t slot = findSlot(k, h);
 
@@ -188,11 +215,11 @@ rl_core_status_e DenyCache::insert(std::string_view key, std::uint64_t sentMs,
 
         // Other requests can only push a key's next allowed time later,
         // so an older, earlier answer never shortens a known wait.
-        if (untilMs > e.untilMs) {
-            e.untilMs = untilMs;
+        if (untilUs > e.untilUs) {
+            e.untilUs = untilUs;
         }
-        if (resetAt > e.resetAtMs) {
-            e.resetAtMs = resetAt;
+        if (resetAt > e.resetAtUs) {
+            e.resetAtUs = resetAt;
         }
         e.limit = result.limit;
 
@@ -250,8 +277,8 @@ rl_core_status_e DenyCache::insert(std::string_view key, std::uint64_t sentMs,
     e.key = std::move(bytes);
     e.keyLen = static_cast<std::uint8_t>(k.size());
     e.hash = h;
-    e.untilMs = untilMs;
-    e.resetAtMs = resetAt;
+    e.untilUs = untilUs;
+    e.resetAtUs = resetAt;
     e.limit = result.limit;
 
     placeInTable(index);
@@ -261,7 +288,7 @@ rl_core_status_e DenyCache::insert(std::string_view key, std::uint64_t sentMs,
     return RL_CORE_OK;
 }
 
-bool DenyCache::lookup(std::string_view key, std::uint64_t nowMs,
+bool DenyCache::lookup(std::string_view key, std::uint64_t nowUs,
     rl_core_zone_result_t &out) noexcept
 {
     char hashed[RL_CORE_HASHED_KEY_LEN];
@@ -275,19 +302,19 @@ bool DenyCache::lookup(std::string_view key, std::uint64_t nowMs,
     std::uint32_t index = slots_[slot] - 1;
     Entry &e = entries_[index];
 
-    if (nowMs >= e.untilMs) {
+    if (nowUs >= e.untilUs) {
         erase(slot);
         return false;
     }
 
-    std::uint64_t retry = e.untilMs - nowMs;
-    std::uint64_t reset = e.resetAtMs > nowMs ? e.resetAtMs - nowMs : 0;
+    std::uint64_t retry = e.untilUs - nowUs;
+    std::uint64_t reset = e.resetAtUs > nowUs ? e.resetAtUs - nowUs : 0;
 
     out.allowed = 0;
     out.limit = e.limit;
     out.remaining = 0;
-    out.retry_after_ms = toMs(retry);
-    out.reset_after_ms = toMs(reset > retry ? reset : retry);
+    out.retry_after_ms = ceilMs(retry);
+    out.reset_after_ms = ceilMs(reset > retry ? reset : retry);
 
     unlink(index);
     pushFront(index);

@@ -22,16 +22,18 @@ namespace rl {
 
 class DenyCache {
 public:
-    // Above this a cache is refused: the indices are 32 bits.
-    static constexpr std::size_t maxCapacity = std::size_t(1) << 30;
+    // Above this a cache is refused (nginx -t refuses it first); the
+    // indices are 32 bits.
+    static constexpr std::size_t maxCapacity = RL_CORE_CACHE_MAX;
 
     DenyCache(std::size_t capacity, SipKey seed) noexcept;
 
-    // ENOMEM leaves the cache as it was.
-    rl_core_status_e insert(std::string_view key, std::uint64_t sentMs,
-        std::uint64_t untilMs, const rl_core_zone_result_t &result) noexcept;
+    // Times are the caller's monotonic clock in microseconds.  ENOMEM
+    // leaves the cache as it was.
+    rl_core_status_e insert(std::string_view key, std::uint64_t sentUs,
+        const rl_core_zone_result_t &result) noexcept;
 
-    bool lookup(std::string_view key, std::uint64_t nowMs,
+    bool lookup(std::string_view key, std::uint64_t nowUs,
         rl_core_zone_result_t &out) noexcept;
 
     std::size_t size() const noexcept { return size_; }
@@ -42,8 +44,8 @@ private:
     struct Entry {
         std::unique_ptr<char[]> key;    // keyLen bytes
         std::uint64_t hash;
-        std::uint64_t untilMs;          // rejected while now < untilMs
-        std::uint64_t resetAtMs;        // the key is fresh again
+        std::uint64_t untilUs;          // rejected while now < untilUs
+        std::uint64_t resetAtUs;        // the key is fresh again
         std::int64_t limit;
         std::uint32_t prev;             // towards most recent
         std::uint32_t next;             // towards least recent; free list

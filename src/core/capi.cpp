@@ -390,8 +390,7 @@ rl_core_cache_destroy(rl_core_cache_t *cache) noexcept
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_cache_insert(rl_core_cache_t *cache, const char *key, size_t len,
-    uint64_t sent_ms, uint64_t until_ms, const rl_core_zone_result_t *result)
-    noexcept
+    uint64_t sent_us, const rl_core_zone_result_t *result) noexcept
 {
     try {
         if (cache == nullptr || result == nullptr
@@ -400,8 +399,7 @@ rl_core_cache_insert(rl_core_cache_t *cache, const char *key, size_t len,
             return RL_CORE_EINVAL;
         }
 
-        return cache->cache.insert(view(key, len), sent_ms, until_ms,
-                                   *result);
+        return cache->cache.insert(view(key, len), sent_us, *result);
     } catch (...) {
         return RL_CORE_ENOMEM;
     }
@@ -410,7 +408,7 @@ rl_core_cache_insert(rl_core_cache_t *cache, const char *key, size_t len,
 
 RL_CORE_EXPORT int
 rl_core_cache_lookup(rl_core_cache_t *cache, const char *key, size_t len,
-    uint64_t now_ms, rl_core_zone_result_t *out) noexcept
+    uint64_t now_us, rl_core_zone_result_t *out) noexcept
 {
     try {
         if (cache == nullptr || out == nullptr
@@ -419,7 +417,7 @@ rl_core_cache_lookup(rl_core_cache_t *cache, const char *key, size_t len,
             return 0;
         }
 
-        return cache->cache.lookup(view(key, len), now_ms, *out) ? 1 : 0;
+        return cache->cache.lookup(view(key, len), now_us, *out) ? 1 : 0;
     } catch (...) {
         return 0;
     }

@@ -61,6 +61,10 @@ typedef enum {
 #define RL_CORE_ZONE_KEYS_MAX      4
 #define RL_CORE_ZONE_NAME_MAX      64
 #define RL_CORE_PREFIX_MAX         64
+/* Largest deny cache per zone per worker, in keys (cache=). */
+#define RL_CORE_CACHE_MAX          1000000
+/* Largest burst= (and N of a rate). */
+#define RL_CORE_BURST_MAX          1000000000
 
 
 /*
@@ -298,41 +302,45 @@ uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
 
 /*
  * The deny cache: a bounded LRU of client keys that Redis rejected, per
- * zone per worker.  Times are the caller's monotonic clock in ms.
+ * zone per worker.  Times are the caller's monotonic clock in microseconds
+ * (64 bits: no wrap), read when it is called, not a cached event-loop time.
  */
 typedef struct rl_core_cache_s  rl_core_cache_t;
 
 /*
- * NULL when capacity is 0 or above 2^30, or memory is short.  Memory
- * grows with the entries, not the capacity: some 100 to 250 bytes a key
- * (by its length).
+ * NULL when capacity is 0 or above RL_CORE_CACHE_MAX, or memory is short.
+ * Memory grows with the entries, not the capacity: some 100 to 250 bytes
+ * a key (by its length).
  */
 rl_core_cache_t *rl_core_cache_create(size_t capacity) RL_CORE_NOEXCEPT;
 void rl_core_cache_destroy(rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 /*
  * Remembers that key (the client key as given, any bytes, or its
- * rl_core_client_key() form: both name one entry) is rejected until
- * until_ms, with the zone's answer at sent_ms (the time the command was
- * sent).  Evicts the least recently used entry when full.  An entry
- * already there is updated and made most recent: it keeps the later
- * until_ms and the later reset time (other requests only push a key's
+ * rl_core_client_key() form: both name one entry) is rejected, from the
+ * zone's answer to a command sent at sent_us (a clock read before the
+ * command was handed on, never after).  The answer's retry_after_ms is
+ * rounded up, so the key is rejected until sent_us + (retry_after_ms - 1)
+ * ms, never longer than Redis would reject it; a retry_after_ms of 1 or
+ * less remembers nothing.  Evicts the least recently used entry when full.
+ * An entry already there is updated and made most recent: it keeps the
+ * later end and the later reset time (other requests only push a key's
  * next allowed time later) and takes the new limit.  RL_CORE_ENOMEM
  * leaves the cache as it was; RL_CORE_EINVAL for NULL cache or result.
  * Allocates only for a new key; lookups never allocate.
  */
 rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
-    const char *key, size_t len, uint64_t sent_ms, uint64_t until_ms,
+    const char *key, size_t len, uint64_t sent_us,
     const rl_core_zone_result_t *result) RL_CORE_NOEXCEPT;
 
 /*
- * 1 when key is rejected at now_ms: *out is the answer counted from the
- * time left (allowed 0, remaining 0, retry_after_ms = until - now,
- * reset_after_ms reduced by the time since sent, never below retry).
- * 0 when absent or expired (an expired entry is dropped).
+ * 1 when key is rejected at now_us: *out is the answer counted from the
+ * time left (allowed 0, remaining 0, retry_after_ms = until - now, reset
+ * reduced by the time since sent, never below retry; both rounded up to
+ * ms).  0 when absent or expired (an expired entry is dropped).
  */
 int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
-    size_t len, uint64_t now_ms, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
+    size_t len, uint64_t now_us, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
 
 size_t rl_core_cache_size(const rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 

@@ -63,6 +63,39 @@ malloc_interposed(void)
 }
 
 
+/*
+ * Most tests below speak in whole ms: a key "rejected until until_ms" is
+ * an answer whose retry_after_ms, rounded down by the cache, ends there
+ * (one more ms than the distance, as the reply rounds up), and times are
+ * handed to the cache in us.
+ */
+
+static rl_core_status_e
+insert_ms(rl_core_cache_t *cache, const char *key, size_t len,
+    uint64_t sent_ms, uint64_t until_ms, const rl_core_zone_result_t *r)
+{
+    rl_core_zone_result_t  x;
+
+    if (r == NULL) {
+        return rl_core_cache_insert(cache, key, len, sent_ms * 1000, NULL);
+    }
+
+    x = *r;
+    x.retry_after_ms = until_ms > sent_ms
+                       ? (int64_t) (until_ms - sent_ms) + 1 : 0;
+
+    return rl_core_cache_insert(cache, key, len, sent_ms * 1000, &x);
+}
+
+
+static int
+lookup_ms(rl_core_cache_t *cache, const char *key, size_t len,
+    uint64_t now_ms, rl_core_zone_result_t *out)
+{
+    return rl_core_cache_lookup(cache, key, len, now_ms * 1000, out);
+}
+
+
 static rl_core_zone_result_t
 rejected(int64_t limit, int64_t reset_ms, int64_t retry_ms)
 {
@@ -79,7 +112,7 @@ rejected(int64_t limit, int64_t reset_ms, int64_t retry_ms)
 
 
 static void
-assert_hit(rl_core_cache_t *cache, const char *key, size_t len,
+assert_hit_us(rl_core_cache_t *cache, const char *key, size_t len,
     uint64_t now, int64_t limit, int64_t reset_ms, int64_t retry_ms)
 {
     rl_core_zone_result_t  out;
@@ -87,7 +120,7 @@ assert_hit(rl_core_cache_t *cache, const char *key, size_t len,
     memset(&out, 0xa5, sizeof(out));
 
     if (!rl_core_cache_lookup(cache, key, len, now, &out)) {
-        fail_msg("\"%.*s\" at %llu: a miss", (int) len, key,
+        fail_msg("\"%.*s\" at %llu us: a miss", (int) len, key,
                  (unsigned long long) now);
     }
 
@@ -100,15 +133,31 @@ assert_hit(rl_core_cache_t *cache, const char *key, size_t len,
 
 
 static void
-assert_miss(rl_core_cache_t *cache, const char *key, size_t len,
+assert_miss_us(rl_core_cache_t *cache, const char *key, size_t len,
     uint64_t now)
 {
     rl_core_zone_result_t  out;
 
     if (rl_core_cache_lookup(cache, key, len, now, &out)) {
-        fail_msg("\"%.*s\" at %llu: a hit", (int) len, key,
+        fail_msg("\"%.*s\" at %llu us: a hit", (int) len, key,
                  (unsigned long long) now);
     }
+}
+
+
+static void
+assert_hit(rl_core_cache_t *cache, const char *key, size_t len,
+    uint64_t now, int64_t limit, int64_t reset_ms, int64_t retry_ms)
+{
+    assert_hit_us(cache, key, len, now * 1000, limit, reset_ms, retry_ms);
+}
+
+
+static void
+assert_miss(rl_core_cache_t *cache, const char *key, size_t len,
+    uint64_t now)
+{
+    assert_miss_us(cache, key, len, now * 1000);
 }
 
 
@@ -121,6 +170,10 @@ test_create(void **state)
 
     assert_null(rl_core_cache_create(0));
     assert_null(rl_core_cache_create((size_t) 1 << 31));
+    assert_null(rl_core_cache_create(RL_CORE_CACHE_MAX + 1));
+    cache = rl_core_cache_create(RL_CORE_CACHE_MAX);
+    assert_non_null(cache);
+    rl_core_cache_destroy(cache);
     rl_core_cache_destroy(NULL);
     assert_int_equal(rl_core_cache_size(NULL), 0);
 
@@ -128,6 +181,65 @@ test_create(void **state)
     assert_non_null(cache);
     assert_int_equal(rl_core_cache_size(cache), 0);
     assert_miss(cache, S("k"), 0);
+    rl_core_cache_destroy(cache);
+}
+
+
+/*
+ * The reply's retry_after_ms is rounded up: the cache rounds it down and
+ * counts in us from the send, so it never rejects a request Redis would
+ * admit.  A wait of 1 ms or less (a fast key: 10000r/s waits 100 us) is
+ * not remembered at all.
+ */
+
+static void
+test_rounding(void **state)
+{
+    rl_core_cache_t        *cache;
+    rl_core_zone_result_t   r;
+
+    (void) state;
+
+    cache = rl_core_cache_create(4);
+    assert_non_null(cache);
+
+    /* sent at 1000 us, "retry after 5 ms": rejected until 5000 us */
+    r = rejected(10, 7, 5);
+    assert_int_equal(rl_core_cache_insert(cache, S("k"), 1000, &r),
+                     RL_CORE_OK);
+    assert_hit_us(cache, S("k"), 1000, 10, 7, 4);
+    assert_hit_us(cache, S("k"), 4001, 10, 4, 1);
+    assert_hit_us(cache, S("k"), 4999, 10, 4, 1);
+    assert_miss_us(cache, S("k"), 5000);
+    assert_int_equal(rl_core_cache_size(cache), 0);
+
+    /* 1 ms or less, or nothing: Redis may admit at once */
+    r = rejected(10, 1, 1);
+    assert_int_equal(rl_core_cache_insert(cache, S("fast"), 0, &r),
+                     RL_CORE_OK);
+    r = rejected(10, 0, 0);
+    assert_int_equal(rl_core_cache_insert(cache, S("zero"), 0, &r),
+                     RL_CORE_OK);
+    assert_int_equal(rl_core_cache_size(cache), 0);
+    assert_miss_us(cache, S("fast"), 0);
+
+    /* a short answer leaves a known longer wait as it is */
+    r = rejected(10, 9, 9);
+    assert_int_equal(rl_core_cache_insert(cache, S("k"), 0, &r), RL_CORE_OK);
+    r = rejected(10, 1, 1);
+    assert_int_equal(rl_core_cache_insert(cache, S("k"), 500, &r),
+                     RL_CORE_OK);
+    assert_hit_us(cache, S("k"), 7999, 10, 2, 1);
+    assert_miss_us(cache, S("k"), 8000);
+
+    /* 64-bit us: no wrap after 49 days (2^32 ms) of a clock */
+    r = rejected(10, 3, 3);
+    assert_int_equal(rl_core_cache_insert(cache, S("late"),
+                                          (uint64_t) 1 << 45, &r),
+                     RL_CORE_OK);
+    assert_hit_us(cache, S("late"), ((uint64_t) 1 << 45) + 1, 10, 3, 2);
+    assert_miss_us(cache, S("late"), ((uint64_t) 1 << 45) + 2000);
+
     rl_core_cache_destroy(cache);
 }
 
@@ -161,7 +273,7 @@ test_hit_and_expiry(void **state)
 
     cache = rl_core_cache_create(8);
     assert_non_null(cache);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 1000, 3000, &r),
+    assert_int_equal(insert_ms(cache, S("k"), 1000, 3000, &r),
                      RL_CORE_OK);
     assert_int_equal(rl_core_cache_size(cache), 1);
 
@@ -178,18 +290,18 @@ test_hit_and_expiry(void **state)
 
     /* The reset is never before the retry. */
     r = rejected(3, 1000, 2000);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 1000, 3000, &r),
+    assert_int_equal(insert_ms(cache, S("k"), 1000, 3000, &r),
                      RL_CORE_OK);
     assert_hit(cache, S("k"), 1500, 3, 1500, 1500);
 
     /* An entry already over when inserted is never a hit. */
-    assert_int_equal(rl_core_cache_insert(cache, S("old"), 5000, 5000, &r),
+    assert_int_equal(insert_ms(cache, S("old"), 5000, 5000, &r),
                      RL_CORE_OK);
     assert_miss(cache, S("old"), 5000);
 
     /* Before it was sent (clock steps): counted from until. */
     r = rejected(3, 4000, 2000);
-    assert_int_equal(rl_core_cache_insert(cache, S("early"), 1000, 3000, &r),
+    assert_int_equal(insert_ms(cache, S("early"), 1000, 3000, &r),
                      RL_CORE_OK);
     assert_hit(cache, S("early"), 500, 3, 4500, 2500);
 
@@ -209,24 +321,24 @@ test_lru_order(void **state)
     assert_non_null(cache);
 
     /* Most recent first: c b a. */
-    assert_int_equal(rl_core_cache_insert(cache, S("a"), 0, 100000, &r), 0);
-    assert_int_equal(rl_core_cache_insert(cache, S("b"), 0, 100000, &r), 0);
-    assert_int_equal(rl_core_cache_insert(cache, S("c"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("a"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("b"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("c"), 0, 100000, &r), 0);
 
     /* A hit promotes: a c b; d evicts b: d a c. */
     assert_hit(cache, S("a"), 0, 1, 100000, 100000);
-    assert_int_equal(rl_core_cache_insert(cache, S("d"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("d"), 0, 100000, &r), 0);
     assert_int_equal(rl_core_cache_size(cache), 3);
     assert_miss(cache, S("b"), 0);
 
     /* e evicts c: e d a. */
-    assert_int_equal(rl_core_cache_insert(cache, S("e"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("e"), 0, 100000, &r), 0);
     assert_miss(cache, S("c"), 0);
 
     /* An insert of a key present promotes it: a e d; f evicts d. */
-    assert_int_equal(rl_core_cache_insert(cache, S("a"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("a"), 0, 100000, &r), 0);
     assert_int_equal(rl_core_cache_size(cache), 3);
-    assert_int_equal(rl_core_cache_insert(cache, S("f"), 0, 100000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("f"), 0, 100000, &r), 0);
     assert_miss(cache, S("d"), 0);
     assert_hit(cache, S("a"), 0, 1, 100000, 100000);
     assert_hit(cache, S("e"), 0, 1, 100000, 100000);
@@ -249,24 +361,24 @@ test_replace_keeps_later(void **state)
     assert_non_null(cache);
 
     r = rejected(10, 5000, 5000);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 0, 5000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("k"), 0, 5000, &r), 0);
 
     /* An earlier time does not shorten the wait; the limit is the new. */
     r = rejected(20, 3000, 3000);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 0, 3000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("k"), 0, 3000, &r), 0);
     assert_int_equal(rl_core_cache_size(cache), 1);
     assert_hit(cache, S("k"), 4000, 20, 1000, 1000);
 
     /* A later one lengthens it. */
     r = rejected(20, 9000, 4000);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 4000, 8000, &r), 0);
+    assert_int_equal(insert_ms(cache, S("k"), 4000, 8000, &r), 0);
     assert_hit(cache, S("k"), 6000, 20, 7000, 2000);
     assert_int_equal(rl_core_cache_size(cache), 1);
 
     /* After expiry it starts afresh. */
     assert_miss(cache, S("k"), 8000);
     r = rejected(5, 100, 100);
-    assert_int_equal(rl_core_cache_insert(cache, S("k"), 8000, 8100, &r), 0);
+    assert_int_equal(insert_ms(cache, S("k"), 8000, 8100, &r), 0);
     assert_hit(cache, S("k"), 8000, 5, 100, 100);
 
     rl_core_cache_destroy(cache);
@@ -306,7 +418,7 @@ test_binary_keys(void **state)
 
     for (i = 0; i < COUNT_OF(keys); i++) {
         r = rejected((int64_t) i + 1, 10000, 10000);
-        assert_int_equal(rl_core_cache_insert(cache, keys[i].key,
+        assert_int_equal(insert_ms(cache, keys[i].key,
                                               keys[i].len, 0, 10000, &r),
                          RL_CORE_OK);
     }
@@ -327,10 +439,10 @@ test_binary_keys(void **state)
     memset(long2, 'x', sizeof(long2));
     long2[sizeof(long2) - 1] = 'y';
     r = rejected(100, 10000, 10000);
-    assert_int_equal(rl_core_cache_insert(cache, long1, sizeof(long1), 0,
+    assert_int_equal(insert_ms(cache, long1, sizeof(long1), 0,
                                           10000, &r), RL_CORE_OK);
     r = rejected(200, 10000, 10000);
-    assert_int_equal(rl_core_cache_insert(cache, long2, sizeof(long2), 0,
+    assert_int_equal(insert_ms(cache, long2, sizeof(long2), 0,
                                           10000, &r), RL_CORE_OK);
     assert_hit(cache, long1, sizeof(long1), 0, 100, 10000, 10000);
     assert_hit(cache, long2, sizeof(long2), 0, 200, 10000, 10000);
@@ -422,12 +534,12 @@ model_run(size_t capacity, unsigned ops)
         now += rng() % 40;
 
         if (rng() % 10 < 6) {
-            uint64_t  until = now + rng() % 500;
+            uint64_t  until = now + 1 + rng() % 500;
             int64_t   reset = (int64_t) (rng() % 800);
 
             r = rejected((int64_t) (rng() % 1000) + 1, reset,
                          (int64_t) (until - now));
-            assert_int_equal(rl_core_cache_insert(cache, key, len, now,
+            assert_int_equal(insert_ms(cache, key, len, now,
                                                   until, &r), RL_CORE_OK);
 
             if (!model[i].present) {
@@ -465,7 +577,7 @@ model_run(size_t capacity, unsigned ops)
             model[i].stamp = ++stamp;
 
         } else {
-            int  hit = rl_core_cache_lookup(cache, key, len, now, &out);
+            int  hit = lookup_ms(cache, key, len, now, &out);
             int  expect = model[i].present && now < model[i].until;
 
             if (hit != expect) {
@@ -528,7 +640,7 @@ test_full_cache(void **state)
 
     for (i = 0; i < 20000; i++) {
         memcpy(key, &i, sizeof(i));
-        assert_int_equal(rl_core_cache_insert(cache, key, sizeof(i), 0,
+        assert_int_equal(insert_ms(cache, key, sizeof(i), 0,
                                               60000, &r), RL_CORE_OK);
     }
 
@@ -536,14 +648,14 @@ test_full_cache(void **state)
 
     for (i = 0; i < 20000; i++) {
         memcpy(key, &i, sizeof(i));
-        assert_int_equal(rl_core_cache_lookup(cache, key, sizeof(i), 1,
+        assert_int_equal(lookup_ms(cache, key, sizeof(i), 1,
                                               &out), i >= 10000);
     }
 
     /* Expiry empties it. */
     for (i = 10000; i < 20000; i++) {
         memcpy(key, &i, sizeof(i));
-        assert_int_equal(rl_core_cache_lookup(cache, key, sizeof(i), 60000,
+        assert_int_equal(lookup_ms(cache, key, sizeof(i), 60000,
                                               &out), 0);
     }
 
@@ -573,7 +685,7 @@ test_lookup_allocates_nothing(void **state)
 
     for (i = 0; i < MODEL_KEYS; i++) {
         len = model_key(i, key);
-        assert_int_equal(rl_core_cache_insert(cache, key, len, 0,
+        assert_int_equal(insert_ms(cache, key, len, 0,
                                               1000 + i, &r), RL_CORE_OK);
     }
 
@@ -582,7 +694,7 @@ test_lookup_allocates_nothing(void **state)
     /* Hits, misses, long keys hashed, and expired entries dropped. */
     for (i = 0; i < 100000; i++) {
         len = model_key(i % (2 * MODEL_KEYS), key);
-        (void) rl_core_cache_lookup(cache, key, len, i / 50, &out);
+        (void) lookup_ms(cache, key, len, i / 50, &out);
     }
 
     assert_int_equal(mallocs, before);
@@ -615,9 +727,9 @@ test_insert_enomem(void **state)
 
     for (i = 0; i < 8; i++) {
         memcpy(key, &i, sizeof(i));
-        assert_int_equal(rl_core_cache_insert(cache, key, sizeof(i), 0,
+        assert_int_equal(insert_ms(cache, key, sizeof(i), 0,
                                               1000, &r), RL_CORE_OK);
-        assert_int_equal(rl_core_cache_insert(full, key, sizeof(i), 0,
+        assert_int_equal(insert_ms(full, key, sizeof(i), 0,
                                               1000, &r), RL_CORE_OK);
     }
 
@@ -630,7 +742,7 @@ test_insert_enomem(void **state)
 
     for (budget = 0; ; budget++) {
         malloc_budget = budget;
-        rc = rl_core_cache_insert(cache, key, sizeof(i), 0, 1000, &r);
+        rc = insert_ms(cache, key, sizeof(i), 0, 1000, &r);
         malloc_budget = -1;
 
         if (rc == RL_CORE_OK) {
@@ -639,12 +751,12 @@ test_insert_enomem(void **state)
 
         assert_int_equal(rc, RL_CORE_ENOMEM);
         assert_int_equal(rl_core_cache_size(cache), 8);
-        assert_int_equal(rl_core_cache_lookup(cache, key, sizeof(i), 0,
+        assert_int_equal(lookup_ms(cache, key, sizeof(i), 0,
                                               &out), 0);
 
         for (i = 0; i < 8; i++) {
             memcpy(key, &i, sizeof(i));
-            assert_int_equal(rl_core_cache_lookup(cache, key, sizeof(i), 0,
+            assert_int_equal(lookup_ms(cache, key, sizeof(i), 0,
                                                   &out), 1);
         }
 
@@ -658,14 +770,14 @@ test_insert_enomem(void **state)
 
     /* A full cache evicts nothing when the new key cannot be stored. */
     malloc_budget = 0;
-    rc = rl_core_cache_insert(full, key, sizeof(i), 0, 1000, &r);
+    rc = insert_ms(full, key, sizeof(i), 0, 1000, &r);
     malloc_budget = -1;
     assert_int_equal(rc, RL_CORE_ENOMEM);
     assert_int_equal(rl_core_cache_size(full), 8);
 
     for (i = 0; i < 8; i++) {
         memcpy(key, &i, sizeof(i));
-        assert_int_equal(rl_core_cache_lookup(full, key, sizeof(i), 0, &out),
+        assert_int_equal(lookup_ms(full, key, sizeof(i), 0, &out),
                          1);
     }
 
@@ -684,6 +796,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_create),
+        cmocka_unit_test(test_rounding),
         cmocka_unit_test(test_hit_and_expiry),
         cmocka_unit_test(test_lru_order),
         cmocka_unit_test(test_replace_keeps_later),
