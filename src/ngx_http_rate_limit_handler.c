@@ -521,14 +521,22 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
         return NGX_ERROR;
 
     default: /* NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED */
-        goto malformed;
+        ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+                                      "rate_limit: malformed reply from "
+                                      "redis (%V)", text);
+        return NGX_ERROR;
     }
 
     if (rl_core_decode_reply(op->values, op->nvalues, ctx->nzones,
                              ctx->results)
         != RL_CORE_OK)
     {
-        goto malformed;
+        ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
+                                      "rate_limit: malformed reply from "
+                                      "redis (values out of range)");
+        return NGX_ERROR;
     }
 
     for (i = 0; i < ctx->nzones; i++) {
@@ -536,13 +544,6 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
     }
 
     return NGX_OK;
-
-malformed:
-
-    ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_REPLY, log,
-                                  "rate_limit: malformed reply from redis");
-    return NGX_ERROR;
 }
 
 

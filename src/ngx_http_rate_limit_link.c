@@ -1058,6 +1058,7 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
     ngx_http_rate_limit_op_t    *op = privdata;
 
     size_t                       i;
+    u_char                       shape[64];
     ngx_str_t                    text;
     ngx_http_rate_limit_conn_t  *conn;
     rl_core_redis_error_e        kind;
@@ -1132,12 +1133,15 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
 
 malformed:
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_link->log, 0,
-                   "rate_limit: op %p malformed reply: type %d, "
-                   "%uz elements", op, r->type, (size_t) r->elements);
+    /* what came instead, for the waiter's log line */
+
+    text.data = shape;
+    text.len = ngx_snprintf(shape, sizeof(shape), "type %d, %uz elements",
+                            r->type, (size_t) r->elements)
+               - shape;
 
     ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED,
-                                    NULL);
+                                    &text);
 }
 
 

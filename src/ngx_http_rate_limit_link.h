@@ -23,7 +23,8 @@
 typedef enum {
     NGX_HTTP_RATE_LIMIT_ANSWER_OK = 0,      /* op->values hold the reply */
     NGX_HTTP_RATE_LIMIT_ANSWER_ERROR,       /* an error reply: text */
-    NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED,   /* not op->nvalues integers */
+    NGX_HTTP_RATE_LIMIT_ANSWER_MALFORMED,   /* not op->nvalues integers:
+                                               text says what came */
     NGX_HTTP_RATE_LIMIT_ANSWER_LOST         /* the connection went away */
 } ngx_http_rate_limit_answer_e;
 

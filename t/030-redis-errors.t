@@ -26,8 +26,11 @@ $ENV{TEST_NGINX_BAD_SHA_REDIS_PORT} = $BadSha->port;
 our $Mute = Test::RateLimit::FakeRedis->start(mute => 1);
 $ENV{TEST_NGINX_MUTE_REDIS_PORT} = $Mute->port;
 
-our @Shapes = qw(four six strings allowed2 retrypos overlimit negative nested
-                 nestedel empty nil nilarray status integer);
+our @Shapes = qw(four six strings allowed2 retrypos overlimit negative
+                 empty nil nilarray status integer);
+
+# Deeper than the script's reply, a flat array: a protocol error.
+our @Deep = qw(nested nestedel);
 
 # Every key is answered badly only the first time: the count of each
 # block's requests matters, so no repetition.
@@ -35,7 +38,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 663;
+plan tests => 650;
 
 no_long_string();
 no_shuffle();
@@ -224,6 +227,29 @@ if ($req_idx == 2 * @main::Shapes - 1) {
 
 
 
+=== TEST 10b: replies nested deeper than the script's: the connection is dropped and made again
+--- request eval
+[map { ("GET /open?k=$_.10b", "GET /open?k=$_.10b") } @main::Deep]
+--- error_code eval
+[(200) x (2 * @main::Deep)]
+--- response_headers eval
+[map { ("X-RL: ERROR\n!X-Remaining", "X-RL: PASSED\nX-Remaining: 2") } @main::Deep]
+--- post_check
+if ($req_idx == 0) {
+    $main::Conns = $main::Fake->stats->{connections};
+}
+if ($req_idx == 2 * @main::Deep - 1) {
+    is($main::Fake->stats->{connections}, $main::Conns + @main::Deep - 1,
+       'a new connection after each deep reply');
+    ok(log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" closed the connection: a reply nested deeper than its command's/) >= 1,
+       'the deep reply is named in the log');
+}
+--- no_error_log
+[alert]
+signal
+
+
+
 === TEST 11: replies of the wrong shape fail closed
 --- request eval
 [map { "GET /closed?k=$_.11" } @main::Shapes]
@@ -279,15 +305,19 @@ if ($req_idx == 0) {
 
 
 
-=== TEST 14: NOSCRIPT from the fake: EVAL is sent and decides
+=== TEST 14: NOSCRIPT from the fake: one SCRIPT LOAD, the EVALSHA once more, never EVAL
 --- request
 GET /open?k=noscript.1
 --- error_code: 200
 --- response_headers
-X-RL: PASSED
-X-Remaining: 1
+X-RL: ERROR
+--- post_check
+my $st = $main::Fake->stats;
+is($st->{eval} // 0, 0, 'no EVAL');
+ok(($st->{script_load} // 0) >= 1, 'the script loaded again');
+--- error_log eval
+qr/\[error\].*rate_limit: redis error: "NOSCRIPT/
 --- no_error_log
-[error]
 [alert]
 signal
 
@@ -342,7 +372,7 @@ signal
 ["X-Time: ^0\\.[0-4]\\d\\d\$", ""]
 --- post_check
 if ($req_idx == 1) {
-    ok(wait_until(2, sub { log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" connect timed out/) }),
+    ok(wait_until(2, sub { log_count(qr/\[error\].*rate_limit: redis "127\.0\.0\.1:\d+" did not connect and answer the handshake within 300 ms/) }),
        'the handshake that never ends times out');
 }
 
