@@ -378,7 +378,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
     u_char                      *p;
-    size_t                       bytes, size, tail;
+    size_t                       bytes, size;
     uint64_t                     sent;
     ngx_int_t                    rc;
     ngx_uint_t                   i;
@@ -441,7 +441,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     if (rl_core_request_build(zreq, ctx->nzones,
                               ngx_http_rate_limit_wall_msec(),
-                              op->cmd, bytes, &op->len, &tail)
+                              op->cmd, bytes, &op->len)
         != RL_CORE_OK)
     {
         ngx_free(op);

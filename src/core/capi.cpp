@@ -217,38 +217,14 @@ rl_core_request_size(const rl_core_zone_request_t *zones, size_t n,
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_request_build(const rl_core_zone_request_t *zones, size_t n,
-    uint64_t now_ms, char *buf, size_t bytes, size_t *len, size_t *tail)
-    noexcept
+    uint64_t now_ms, char *buf, size_t bytes, size_t *len) noexcept
 {
     try {
-        if (len == nullptr || tail == nullptr) {
+        if (len == nullptr) {
             return RL_CORE_EINVAL;
         }
 
-        return rl::requestBuild(zones, n, now_ms, buf, bytes, *len, *tail);
-    } catch (...) {
-        return RL_CORE_EINVAL;
-    }
-}
-
-
-RL_CORE_EXPORT size_t
-rl_core_request_eval_size(size_t len, size_t tail) noexcept
-{
-    return rl::requestEvalSize(len, tail);
-}
-
-
-RL_CORE_EXPORT rl_core_status_e
-rl_core_request_eval(const char *cmd, size_t len, size_t tail, char *buf,
-    size_t bytes, size_t *out_len) noexcept
-{
-    try {
-        if (out_len == nullptr) {
-            return RL_CORE_EINVAL;
-        }
-
-        return rl::requestEval(cmd, len, tail, buf, bytes, *out_len);
+        return rl::requestBuild(zones, n, now_ms, buf, bytes, *len);
     } catch (...) {
         return RL_CORE_EINVAL;
     }

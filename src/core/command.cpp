@@ -373,7 +373,7 @@ rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
 
 rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
     std::size_t n, std::uint64_t nowMs, char *buf, std::size_t bytes,
-    std::size_t &len, std::size_t &tail) noexcept
+    std::size_t &len) noexcept
 {
     if (zones == nullptr || n == 0 || buf == nullptr) {
         return RL_CORE_EINVAL;
@@ -404,56 +404,6 @@ rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
     emitCommand(zones, n, nowMs, keys, sink);
 
     len = static_cast<std::size_t>(sink.position() - buf);
-
-    // "$7\r\nEVALSHA\r\n$40\r\n" SHA "\r\n" follow the header
-    tail = respHeader(count.argc) + CountSink::respArgument(7)
-           + CountSink::respArgument(40);
-
-    return RL_CORE_OK;
-}
-
-std::size_t requestEvalSize(std::size_t len, std::size_t tail) noexcept
-{
-    if (tail > len) {
-        return 0;
-    }
-
-    // the header is at most as long as the EVALSHA prefix it came with
-    return tail + CountSink::respArgument(4)
-           + CountSink::respArgument(scriptLength) + (len - tail);
-}
-
-rl_core_status_e requestEval(const char *cmd, std::size_t len,
-    std::size_t tail, char *buf, std::size_t bytes, std::size_t &outLen)
-    noexcept
-{
-    static constexpr char eval[] = "EVAL";
-
-    if (cmd == nullptr || buf == nullptr || tail > len || len == 0
-        || cmd[0] != '*' || bytes < requestEvalSize(len, tail))
-    {
-        return RL_CORE_EINVAL;
-    }
-
-    // The header "*ARGC\r\n" is kept: EVAL takes as many arguments.
-    const char *nl = static_cast<const char *>(std::memchr(cmd, '\n', tail));
-
-    if (nl == nullptr) {
-        return RL_CORE_EINVAL;
-    }
-
-    std::size_t header = static_cast<std::size_t>(nl - cmd) + 1;
-
-    std::memcpy(buf, cmd, header);
-
-    RespSink sink(buf + header);
-    sink.literal(eval, sizeof(eval) - 1);
-    sink.literal(scriptText, scriptLength);
-
-    char *p = sink.position();
-    std::memcpy(p, cmd + tail, len - tail);
-
-    outLen = static_cast<std::size_t>(p + (len - tail) - buf);
 
     return RL_CORE_OK;
 }

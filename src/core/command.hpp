@@ -25,20 +25,12 @@ rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
     std::size_t *argvlen, char *buf, std::size_t bytes) noexcept;
 
 // The same command as one RESP array (what hiredis would send), written
-// without an intermediate argv: requestSize() bounds it at any clock;
-// tail is where the arguments after the SHA-1 begin.
+// without an intermediate argv: requestSize() bounds it at any clock.
 rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
     std::size_t n, std::size_t &bytes) noexcept;
 
 rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
     std::size_t n, std::uint64_t nowMs, char *buf, std::size_t bytes,
-    std::size_t &len, std::size_t &tail) noexcept;
-
-// The EVAL form of a built request: the script's text instead of its SHA.
-std::size_t requestEvalSize(std::size_t len, std::size_t tail) noexcept;
-
-rl_core_status_e requestEval(const char *cmd, std::size_t len,
-    std::size_t tail, char *buf, std::size_t bytes, std::size_t &outLen)
-    noexcept;
+    std::size_t &len) noexcept;
 
 }  // namespace rl

@@ -183,24 +183,13 @@ rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
  * The same command as one RESP array, for redisAsyncFormattedCommand():
  * no argv in between, and hiredis copies it once.  rl_core_request_size()
  * bounds its size at any clock; rl_core_request_build() writes it into buf
- * and sets *len, and *tail to where the arguments after the SHA-1 begin.
- * EINVAL as rl_core_command_build(), or when bytes is short.
+ * and sets *len.  EINVAL as rl_core_command_build(), or when bytes is
+ * short.
  */
 rl_core_status_e rl_core_request_size(const rl_core_zone_request_t *zones,
     size_t n, size_t *bytes) RL_CORE_NOEXCEPT;
 rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
-    size_t n, uint64_t now_ms, char *buf, size_t bytes, size_t *len,
-    size_t *tail) RL_CORE_NOEXCEPT;
-
-/*
- * The EVAL form of a built request (after NOSCRIPT): the same header and
- * arguments with EVAL and the script's text instead of EVALSHA and its
- * SHA-1.  rl_core_request_eval_size() is the room it needs (0 when tail is
- * past len).
- */
-size_t rl_core_request_eval_size(size_t len, size_t tail) RL_CORE_NOEXCEPT;
-rl_core_status_e rl_core_request_eval(const char *cmd, size_t len,
-    size_t tail, char *buf, size_t bytes, size_t *out_len)
+    size_t n, uint64_t now_ms, char *buf, size_t bytes, size_t *len)
     RL_CORE_NOEXCEPT;
 
 
@@ -236,7 +225,7 @@ rl_core_status_e rl_core_decode_reply(const int64_t *values, size_t n,
 typedef enum {
     RL_CORE_REDIS_ERR_REQUEST = 0,  /* fails this request only: BUSY, OOM,
                                        script errors, anything unknown */
-    RL_CORE_REDIS_ERR_NOSCRIPT,     /* retry once with EVAL */
+    RL_CORE_REDIS_ERR_NOSCRIPT,     /* load the script, send again */
     RL_CORE_REDIS_ERR_RECONNECT     /* NOAUTH, WRONGPASS, READONLY, LOADING,
                                        MASTERDOWN: drop the connection */
 } rl_core_redis_error_e;

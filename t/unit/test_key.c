@@ -107,16 +107,14 @@ resp(const command_t *cmd, const char *a0, size_t l0, const char *a1,
 
 /*
  * The RESP request is argv serialized byte for byte, written inside the
- * size asked for; its EVAL form carries the script's text instead of the
- * SHA-1 and the same arguments after it.
+ * size asked for, and refused one byte short.
  */
 static void
 check_request(const command_t *cmd, const rl_core_zone_request_t *zones,
     size_t n, uint64_t now_ms)
 {
-    char         *mem, *buf, *expect, *eval;
-    size_t        i, bytes, len, tail, elen, expect_len, script_len;
-    const char   *script;
+    char         *mem, *buf, *expect;
+    size_t        i, bytes, len, elen, expect_len;
 
     assert_int_equal(rl_core_request_size(zones, n, &bytes), RL_CORE_OK);
 
@@ -126,7 +124,7 @@ check_request(const command_t *cmd, const rl_core_zone_request_t *zones,
     buf = mem + 16;
 
     assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, bytes,
-                                           &len, &tail), RL_CORE_OK);
+                                           &len), RL_CORE_OK);
     assert_true(len <= bytes);
 
     for (i = 0; i < 16; i++) {
@@ -142,26 +140,9 @@ check_request(const command_t *cmd, const rl_core_zone_request_t *zones,
     /* one byte short of the exact need is refused, nothing written */
     memset(mem, '~', bytes + 32);
     assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, len - 1,
-                                           &elen, &tail), RL_CORE_EINVAL);
+                                           &elen), RL_CORE_EINVAL);
     assert_int_equal(buf[0], '~');
 
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, bytes,
-                                           &len, &tail), RL_CORE_OK);
-
-    script = rl_core_script(&script_len);
-    eval = malloc(rl_core_request_eval_size(len, tail));
-    assert_non_null(eval);
-    assert_int_equal(rl_core_request_eval(buf, len, tail, eval,
-                                          rl_core_request_eval_size(len,
-                                                                    tail),
-                                          &elen), RL_CORE_OK);
-
-    expect = resp(cmd, "EVAL", 4, script, script_len, &expect_len);
-    assert_int_equal(elen, expect_len);
-    assert_memory_equal(eval, expect, elen);
-
-    free(expect);
-    free(eval);
     free(mem);
 }
 
