@@ -121,6 +121,7 @@ static void ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
 static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_stop(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_fail_waiting(
     ngx_http_rate_limit_conn_t *conn);
 static ngx_http_rate_limit_conn_t *ngx_http_rate_limit_link_pick(
@@ -359,17 +360,7 @@ ngx_http_rate_limit_link_exit(void)
                 ngx_del_timer(&conn->retry);
             }
 
-            if (conn->connect.timer_set) {
-                ngx_del_timer(&conn->connect);
-            }
-
-            if (conn->watchdog.timer_set) {
-                ngx_del_timer(&conn->watchdog);
-            }
-
-            if (conn->flush.posted) {
-                ngx_delete_posted_event(&conn->flush);
-            }
+            ngx_http_rate_limit_link_stop(conn);
         }
     }
 
@@ -696,17 +687,7 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
 
     delay = (ngx_msec_t) rl_core_conn_lost(&conn->st);
 
-    if (conn->connect.timer_set) {
-        ngx_del_timer(&conn->connect);
-    }
-
-    if (conn->watchdog.timer_set) {
-        ngx_del_timer(&conn->watchdog);
-    }
-
-    if (conn->flush.posted) {
-        ngx_delete_posted_event(&conn->flush);
-    }
+    ngx_http_rate_limit_link_stop(conn);
 
     if (link->exiting) {
         return;
@@ -747,6 +728,25 @@ ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn)
     ngx_http_rate_limit_link_lost(conn);
 
     redisAsyncFree(ac);
+}
+
+
+/* The events of a connection that is gone: all but the retry. */
+
+static void
+ngx_http_rate_limit_link_stop(ngx_http_rate_limit_conn_t *conn)
+{
+    if (conn->connect.timer_set) {
+        ngx_del_timer(&conn->connect);
+    }
+
+    if (conn->watchdog.timer_set) {
+        ngx_del_timer(&conn->watchdog);
+    }
+
+    if (conn->flush.posted) {
+        ngx_delete_posted_event(&conn->flush);
+    }
 }
 
 
