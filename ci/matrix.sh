@@ -82,11 +82,20 @@ pids=
 mounted=
 cleanup() {
     status=$?
+    # each child leads a process group of its own: stop the whole group
+    # (ci/test.sh's servers, nginx, prove), then wait for it to be gone
     for pid in $pids; do
-        kill "$pid" 2>/dev/null || true
+        kill -TERM "-$pid" 2>/dev/null || true
     done
     for pid in $pids; do
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        i=0
+        while kill -0 "-$pid" 2>/dev/null; do
+            i=$((i + 1))
+            if [ $i -eq 100 ]; then
+                kill -KILL "-$pid" 2>/dev/null || true
+            fi
+            sleep 0.1
+        done
     done
     # $mounted is in mount order, newest first
     for m in $mounted; do
@@ -98,9 +107,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
 
-# bg_wait CMD...: runs CMD as a child we can stop by pid, waits for it.
+# bg_wait CMD...: runs CMD as the leader of a new process group (setsid
+# does not fork: a background child of this shell leads no group yet), so
+# that it can be stopped with all its children; waits for it.
 bg_wait() {
-    "$@" &
+    setsid "$@" &
     pid=$!
     pids="$pids $pid"
     rc=0
