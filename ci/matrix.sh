@@ -251,7 +251,7 @@ else
 fi
 
 say "root $root: $(cat "$root/etc/debian_version"), $(in_root sh -c \
-    'dpkg-query -W -f "\${Package} \${Version}, " nginx libhiredis-dev redis-server valkey-server')"
+    'dpkg-query -W -f "\${Package} \${Version}, " nginx libhiredis-dev redis-server valkey-server' | sed 's/, $//')"
 
 # --- this working tree, copied in -------------------------------------------
 
