@@ -6,6 +6,7 @@
 #   make demo       a local Redis and NGINX on loopback, limiting for real
 #   make memcheck   the Test::Nginx suites with nginx under valgrind
 #   make bench      side by side with plain NGINX and limit_req
+#   make matrix     build and test in a Debian 13 root, Redis and Valkey
 #   make install    into the distribution's modules dir (DESTDIR-aware)
 #
 # NGINX_SRC is an NGINX source tree to build against; the default is
@@ -40,6 +41,7 @@ UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
 .PHONY: all module core unit unit-bins test-module test demo memcheck bench \
+        matrix \
         install clean
 
 all: module
@@ -134,6 +136,12 @@ bench:
 	EXTRA_PACKAGES=wrk sh ci/install-deps.sh
 	$(MAKE) module
 	sh ci/bench.sh
+
+# The Debian 13 row: a debootstrapped trixie root (cached, MATRIX_ROOT),
+# the build and the whole suite there against redis-server and
+# valkey-server, and the module built from trixie's NGINX source tree.
+matrix:
+	sh ci/matrix.sh
 
 install: $(SO)
 	install -d $(DESTDIR)$(MODULES_DIR)

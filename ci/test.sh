@@ -3,6 +3,10 @@
 # ports, the cmocka unit tests, then every Test::Nginx suite under prove.
 # Whatever it starts it stops by pid, also when a test fails or the run is
 # interrupted.
+#
+# REDIS_SERVER and REDIS_CLI name the server and its client (default
+# redis-server and redis-cli; `make matrix` runs valkey-server and
+# valkey-cli too).
 
 set -u
 
@@ -10,6 +14,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 build=${BUILD:-build}
+redis_server=${REDIS_SERVER:-redis-server}
+redis_cli=${REDIS_CLI:-redis-cli}
 run=$(mktemp -d "${TMPDIR:-/tmp}/rl-test.XXXXXX")
 pids=
 
@@ -36,17 +42,17 @@ free_port() {
 start_redis() {
     name=$1 port=$2
     shift 2
-    redis-server --bind 127.0.0.1 --port "$port" --save '' \
+    "$redis_server" --bind 127.0.0.1 --port "$port" --save '' \
         --appendonly no --dir "$run" --daemonize no \
         --enable-debug-command local \
         --logfile "$run/$name.log" "$@" &
     pids="$pids $!"
     i=0
-    until redis-cli -h 127.0.0.1 -p "$port" ${REDISCLI_AUTH:+-a "$REDISCLI_AUTH"} \
+    until "$redis_cli" -h 127.0.0.1 -p "$port" ${REDISCLI_AUTH:+-a "$REDISCLI_AUTH"} \
             ping 2>/dev/null | grep -q PONG; do
         i=$((i + 1))
         if [ $i -gt 100 ]; then
-            echo "test: redis-server $name did not start" >&2
+            echo "test: $redis_server $name did not start" >&2
             cat "$run/$name.log" >&2
             exit 1
         fi
@@ -72,15 +78,17 @@ TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$run/servroot}
 TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-$(free_port)}
 TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$top/$build/ngx_http_rate_limit_module.so}
 TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
-TEST_NGINX_REDIS_CLI=$(command -v redis-cli)
+TEST_NGINX_REDIS_CLI=$(command -v "$redis_cli")
+TEST_NGINX_REDIS_SERVER=$(command -v "$redis_server")
 export TEST_NGINX_REDIS_PORT TEST_NGINX_REDIS_SOCKET \
     TEST_NGINX_REDIS_AUTH_PORT TEST_NGINX_REDIS_PASSWORD \
     TEST_NGINX_SERVROOT TEST_NGINX_SERVER_PORT TEST_NGINX_LOAD_MODULES \
     TEST_NGINX_BINARY \
-    TEST_NGINX_REDIS_CLI
+    TEST_NGINX_REDIS_CLI TEST_NGINX_REDIS_SERVER
 
 status=0
 
+echo "== $("$redis_server" --version)"
 echo "== unit tests"
 sh ci/run-unit.sh "$build"/unit/test_* || status=1
 

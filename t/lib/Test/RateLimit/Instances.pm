@@ -90,7 +90,9 @@ sub restart {
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        { exec 'redis-server', '--bind', '127.0.0.1',
+        # the server ci/test.sh runs (valkey-server in `make matrix`)
+        my $server = $ENV{TEST_NGINX_REDIS_SERVER} || 'redis-server';
+        { exec $server, '--bind', '127.0.0.1',
                '--port', $self->{port}, '--save', '', '--appendonly', 'no',
                '--dir', $self->{dir}, '--daemonize', 'no',
                '--logfile', "$self->{dir}/redis.log", @{ $self->{args} } }
