@@ -6,7 +6,7 @@
 # what the build and the tests need, copies this working tree into it and,
 # with chroot:
 #
-#   build    make module unit-bins (against that root's nginx-dev tree)
+#   build    make module unit-bins test-module (against that root's nginx-dev tree)
 #   redis    ci/test.sh, the whole suite, against redis-server
 #   valkey   ci/test.sh, the whole suite, against valkey-server
 #   source   ./configure --with-compat --add-dynamic-module on the NGINX
@@ -43,7 +43,8 @@ logs=${MATRIX_LOGS:-$top/build/matrix}
 # modules of t/lib, openssl for the TLS tests.
 PACKAGES="build-essential nginx nginx-dev libhiredis-dev libcmocka-dev
 redis-server redis-tools valkey-server valkey-tools
-libtest-base-perl libtext-diff-perl procps openssl"
+libtest-base-perl libtext-diff-perl procps openssl
+libnginx-mod-http-lua libnginx-mod-http-auth-pam"
 
 say() { echo "matrix: $*"; }
 die() { echo "matrix: $*" >&2; exit 1; }
@@ -290,7 +291,7 @@ built=no
 has_step() { case " $steps " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if has_step build; then
-    if run_step build 'cd /work/rl && make -k module unit-bins'; then
+    if run_step build 'cd /work/rl && make -k module unit-bins test-module'; then
         built=yes
     fi
 fi
