@@ -17,6 +17,11 @@ package Test::RateLimit::Client;
 #
 #   post_check_hook();                     # runs "--- post_check" sections
 #
+#   my $info = redis_info('stats', port => $port);  # { field => value }
+#   my $n = redis_calls('script|load', port => $port);  # INFO commandstats
+#   my @pids = worker_pids($master_pid);   # the master's worker processes
+#   my $kb = vm_rss($pid);                 # VmRSS in kB
+#
 # A "--- post_check" section is Perl code run after each response of the
 # block, with $block, $body and $req_idx (the request's index in the block)
 # set, Test::More's functions and this module's helpers at hand.  Its tests
@@ -36,7 +41,8 @@ use Test::RateLimit::Redis;
 use Exporter 'import';
 our @EXPORT = qw(http_get http_send http_read redis redis_cmd
                  redis_pause redis_clients wait_until error_log_lines
-                 log_count post_check_hook run_bg wait_bg free_port);
+                 log_count post_check_hook run_bg wait_bg free_port
+                 redis_info redis_calls worker_pids vm_rss);
 
 sub server_port {
     return $ENV{TEST_NGINX_SERVER_PORT} // 1984;
@@ -182,6 +188,62 @@ sub redis_clients {
     }
 
     return @c;
+}
+
+# INFO SECTION as a hash of its fields; conn => a Test::RateLimit::Redis
+# object asks on that connection instead of a new one (a new connection
+# counts in total_connections_received).
+sub redis_info {
+    my ($section, %opt) = @_;
+
+    my $r = delete $opt{conn} // redis(%opt);
+    my $v = $r->cmd('INFO', $section);
+    die "INFO $section: $v\n" if Test::RateLimit::Redis::is_error($v);
+
+    return { map { /^([^:#][^:]*):(.*?)\r?$/ ? ($1, $2) : () }
+             split /\n/, $v };
+}
+
+# calls of one command in INFO commandstats (0 when it never ran);
+# subcommands as Redis 7 names them, "script|load".
+sub redis_calls {
+    my ($cmd, %opt) = @_;
+
+    my $info = redis_info('commandstats', %opt);
+    my $v = $info->{"cmdstat_$cmd"} // '';
+    return $v =~ /\bcalls=(\d+)/ ? $1 : 0;
+}
+
+# The worker processes of an nginx master, from /proc.
+sub worker_pids {
+    my ($master) = @_;
+
+    my @pids;
+    for my $dir (glob '/proc/[0-9]*') {
+        my ($pid) = $dir =~ m{(\d+)$};
+        open my $st, '<', "$dir/stat" or next;
+        my $stat = <$st> // '';
+        close $st;
+        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
+        next unless $ppid == $master;
+
+        open my $cl, '<', "$dir/cmdline" or next;
+        my $cmd = <$cl> // '';
+        push @pids, $pid if $cmd =~ /worker process/;
+    }
+
+    return sort { $a <=> $b } @pids;
+}
+
+# VmRSS of a process in kB, undef when it is gone.
+sub vm_rss {
+    my ($pid) = @_;
+
+    open my $fh, '<', "/proc/$pid/status" or return undef;
+    while (<$fh>) {
+        return $1 if /^VmRSS:\s+(\d+)\s+kB/;
+    }
+    return undef;
 }
 
 # Polls $cond every 20 ms for at most $secs; returns its last value.

@@ -13,7 +13,15 @@ package Test::RateLimit::FakeRedis;
 #   $fake->stop;                          # also done at END
 #
 # Options of start: bad_sha => 1 answers SCRIPT LOAD with another SHA-1;
-# mute => 1 accepts connections and never answers anything.
+# mute => 1 accepts connections and never answers anything; role => 'slave'
+# answers ROLE as a replica does (default 'master'); version => '4.0.14'
+# is the redis_version that INFO gives (default 7.0.15); trickle_ms (100),
+# trickle_max (300), huge_chunk (8192), huge_ms (10) and huge_max (2 MiB)
+# tune the trickle and huge modes below.
+#
+# The handshake commands are answered as Redis 7 does: AUTH and SELECT +OK,
+# ROLE [master, 0, []], INFO a bulk string with "redis_version:V", SCRIPT
+# EXISTS 1 or 0 for each SHA-1 (1 once SCRIPT LOAD or EVAL had that script).
 #
 # The behaviour is chosen by the client key of the first key of the command
 # (rl:{ZONE:CLIENT}:TAG): MODE or MODE.ANYTHING, where MODE is one of
@@ -57,9 +65,18 @@ package Test::RateLimit::FakeRedis;
 #   double    ,1.5 is not RESP2 either: a protocol error              (c)
 #   silent    no answer, and the connection answers nothing more: a
 #             hung server                                             (c)
+#   trickle   a reply that never ends: "*5\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:"
+#             and then "0", one byte every trickle_ms, trickle_max bytes
+#             in all, then nothing; the connection answers nothing more (c)
+#   huge      a bulk string announced as $100000000, its bytes sent in
+#             chunks of huge_chunk every huge_ms, huge_max bytes in all,
+#             then nothing; the connection answers nothing more       (c)
 #
 # Statistics (FAKESTATS, or $fake->stats): connections accepted, open,
-# commands by name, the number of bad answers given.
+# commands by name (SCRIPT also as script_load, script_exists, ...), the
+# number of bad answers given; for the trickle and huge modes, MODE_closed
+# (connections in that mode that the peer closed) and MODE_sent (bytes that
+# had been written on the last of them when the peer closed it).
 
 use strict;
 use warnings;
@@ -87,7 +104,7 @@ my %ERRORS = (
 );
 
 my %STICKY = map { $_ => 1 } qw(readonly loading masterdown noauth garbage
-                                double silent);
+                                double silent trickle huge);
 
 sub ints { '*' . scalar(@_) . "\r\n" . join '', map { ":$_\r\n" } @_ }
 
@@ -111,7 +128,12 @@ my %SHAPES = (
     integer   => ":1\r\n",
     double    => ",1.5\r\n",
     silent    => '',
+    trickle   => '',
+    huge      => '',
 );
+
+# The modes whose answer is written slowly, by the server loop.
+my %SLOW = (trickle => 1, huge => 1);
 
 sub modes { (keys %ERRORS, keys %SHAPES) }
 
@@ -196,7 +218,16 @@ sub serve {
         # Stop with the test, whatever happens to it.
         POSIX::_exit(0) if getppid() != $parent;
 
-        my @ready = $sel->can_read(0.5);
+        my $now = Time::HiRes::time();
+        my $wait = 0.5;
+        for my $cs (values %conn) {
+            next unless $cs->{slow} && $cs->{slow}{left} > 0;
+            my $d = $cs->{slow}{next} - $now;
+            $wait = $d if $d < $wait;
+        }
+        $wait = 0 if $wait < 0;
+
+        my @ready = $sel->can_read($wait);
 
         for my $fh (@ready) {
             if ($fh == $listen) {
@@ -211,15 +242,12 @@ sub serve {
                 next;
             }
 
-            my $cs = $conn{ fileno $fh };
+            my $cs = $conn{ fileno $fh } or next;
             my $n = sysread $fh, $cs->{buf}, 65536, length $cs->{buf};
 
             if (!$n) {
                 next if !defined $n && $!{EAGAIN};
-                $sel->remove($fh);
-                my $gone = delete $conn{ fileno $fh };
-                close $fh;
-                $stats{open}-- unless $gone->{stats};
+                close_conn($cs, $sel, \%conn, \%stats);
                 next;
             }
 
@@ -231,7 +259,82 @@ sub serve {
 
             write_all($fh, $out) if length $out;
         }
+
+        slow_write($_, $sel, \%conn, \%stats)
+            for grep { $_->{slow} } values %conn;
     }
+}
+
+sub close_conn {
+    my ($cs, $sel, $conn, $stats) = @_;
+
+    my $fh = $cs->{fh};
+    $sel->remove($fh);
+    delete $conn->{ fileno $fh };
+    close $fh;
+    $stats->{open}-- unless $cs->{stats};
+
+    if (my $slow = $cs->{slow}) {
+        $stats->{"$slow->{mode}_closed"}++;
+        $stats->{"$slow->{mode}_sent"} = $slow->{sent};
+    }
+}
+
+# The next piece of a trickle or huge answer, when it is due: the answer's
+# bytes are $slow->{head} and then $slow->{left} more copies of
+# $slow->{byte}, written $slow->{chunk} bytes at a time (the head too).
+sub slow_write {
+    my ($cs, $sel, $conn, $stats) = @_;
+
+    my $slow = $cs->{slow};
+    return if ($slow->{left} <= 0 && !length $slow->{head})
+        || Time::HiRes::time() < $slow->{next};
+
+    my $piece;
+    if (length $slow->{head}) {
+        $piece = substr $slow->{head}, 0, $slow->{chunk};
+    } else {
+        my $n = $slow->{chunk} < $slow->{left} ? $slow->{chunk} : $slow->{left};
+        $piece = $slow->{byte} x $n;
+    }
+
+    my $n = syswrite $cs->{fh}, $piece;
+
+    if (!defined $n) {
+        return if $!{EAGAIN};
+        close_conn($cs, $sel, $conn, $stats);
+        return;
+    }
+
+    $slow->{sent} += $n;
+    if (length $slow->{head}) {
+        substr $slow->{head}, 0, $n, '';
+    } else {
+        $slow->{left} -= $n;
+    }
+    $slow->{next} = Time::HiRes::time() + $slow->{every};
+}
+
+sub start_slow {
+    my ($cs, $mode, $opt) = @_;
+
+    $cs->{slow} = $mode eq 'trickle' ? {
+        head  => "*5\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:",
+        byte  => '0',
+        chunk => 1,
+        every => ($opt->{trickle_ms} // 100) / 1000,
+        left  => $opt->{trickle_max} // 300,
+    } : {
+        head  => "\$100000000\r\n",
+        byte  => 'x',
+        chunk => $opt->{huge_chunk} // 8192,
+        every => ($opt->{huge_ms} // 10) / 1000,
+        left  => $opt->{huge_max} // 2 * 1024 * 1024,
+    };
+
+    $cs->{slow}{mode} = $mode;
+    $cs->{slow}{sent} = 0;
+    $cs->{slow}{next} = Time::HiRes::time();
 }
 
 sub write_all {
@@ -283,6 +386,28 @@ sub answer {
     $stats->{ lc $name }++;
 
     return '' if $cs->{mute} || ($opt->{mute} && $name ne 'FAKESTATS');
+
+    $stats->{ 'script_' . lc $cmd->[1] }++
+        if $name eq 'SCRIPT' && defined $cmd->[1];
+
+    if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'EXISTS') {
+        my @shas = @{$cmd}[2 .. $#$cmd];
+        return ints(map { $scripts->{$_} ? 1 : 0 } @shas);
+    }
+
+    if ($name eq 'ROLE') {
+        return "*5\r\n" . bulk('slave') . bulk('127.0.0.1') . ":6379\r\n"
+               . bulk('connected') . ":1\r\n"
+            if ($opt->{role} // 'master') eq 'slave';
+        return "*3\r\n" . bulk('master') . ":0\r\n*0\r\n";
+    }
+
+    if ($name eq 'INFO') {
+        my $v = $opt->{version} // '7.0.15';
+        return bulk("# Server\r\nredis_version:$v\r\n"
+                    . "redis_mode:standalone\r\nos:Linux\r\n"
+                    . "tcp_port:6379\r\n");
+    }
 
     if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'LOAD') {
         my $sha = sha1_hex($cmd->[2] // '');
@@ -340,8 +465,9 @@ sub answer {
 
     if (defined $bad && ($ks->{count} == 1 || $cs->{sticky}{$client})) {
         $cs->{sticky}{$client} = 1 if $STICKY{$mode};
-        $cs->{mute} = 1 if $mode eq 'silent';
+        $cs->{mute} = 1 if $mode eq 'silent' || $SLOW{$mode};
         $stats->{bad}++;
+        start_slow($cs, $mode, $opt) if $SLOW{$mode};
         return $bad;
     }
 
