@@ -26,8 +26,10 @@ $ENV{TEST_NGINX_BAD_SHA_REDIS_PORT} = $BadSha->port;
 our $Mute = Test::RateLimit::FakeRedis->start(mute => 1);
 $ENV{TEST_NGINX_MUTE_REDIS_PORT} = $Mute->port;
 
-our @Shapes = qw(four six strings allowed2 retrypos overlimit negative nested
-                 nestedel empty nil nilarray status integer);
+# Replies nested deeper than the shape (nested, nestedel) are protocol
+# errors that drop the connection: t/037-reply-limits.t.
+our @Shapes = qw(four six strings allowed2 retrypos overlimit negative
+                 empty nil nilarray status integer);
 
 # Every key is answered badly only the first time: the count of each
 # block's requests matters, so no repetition.
@@ -35,7 +37,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 663;
+plan tests => 627;
 
 no_long_string();
 no_shuffle();
