@@ -1,18 +1,25 @@
-# SCRIPT FLUSH between requests: the next EVALSHA gets NOSCRIPT and the
-# module sends EVAL once, which decides the request (PASSED or REJECTED, not
-# ERROR) and loads the script again, so the request after is EVALSHA again.
-# INFO commandstats shows it: an always-EVAL module, or one that never
-# retries, fails here.  The request is counted once through the retry.
+# SCRIPT FLUSH between requests: the next EVALSHA gets NOSCRIPT, the module
+# sends SCRIPT LOAD once on that connection and the failed command again as
+# EVALSHA, which decides the request (PASSED or REJECTED, not ERROR).  EVAL,
+# the whole script text with every command, is never sent.  INFO
+# commandstats shows it: an always-EVAL module, one that resends as EVAL, or
+# one that never retries, fails here.  The request is counted once through
+# the retry.  Under load with flushes meanwhile, every request is decided
+# and the script is loaded once per connection and flush.
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 
-our (%Stats, @Burst);
+use Time::HiRes qw(time sleep);
 
-# calls and failed_calls of EVALSHA and EVAL since CONFIG RESETSTAT.
+our (%Stats, @Burst, %Load);
+
+# calls and failed_calls of EVALSHA, EVAL and SCRIPT LOAD since CONFIG
+# RESETSTAT (Redis 7 names the subcommand script|load).
 sub main::scriptstats {
     my $info = redis_cmd('INFO', 'commandstats');
-    my %s = (evalsha => 0, evalsha_failed => 0, eval => 0, eval_failed => 0);
+    my %s = (evalsha => 0, evalsha_failed => 0, eval => 0, eval_failed => 0,
+             load => 0);
 
     for my $cmd (qw(evalsha eval)) {
         next unless $info =~ /^cmdstat_$cmd:calls=(\d+).*failed_calls=(\d+)/m;
@@ -20,7 +27,41 @@ sub main::scriptstats {
         $s{"${cmd}_failed"} = $2;
     }
 
+    $s{load} = $1 if $info =~ /^cmdstat_script\|load:calls=(\d+)/m;
+
     return \%s;
+}
+
+# $clients children send requests (new keys, each on a new connection) for
+# $secs while the script cache is flushed $flushes times.
+sub main::flush_under_load {
+    my ($clients, $secs, $flushes) = @_;
+
+    main::fresh();
+
+    my @bg = map { my $c = $_; run_bg(sub {
+        my (%st, $i);
+        my $end = time + $secs;
+        while (time < $end && $i++ < 3000) {
+            my $r = http_get("/t?k=l$c.$i", timeout => 3);
+            $st{ $r->{status} ? "$r->{status} " . ($r->{headers}{'x-rl'} // '-')
+                              : "failed: $r->{error}" }++;
+        }
+        return join '', map { "$_=$st{$_}\n" } sort keys %st;
+    }) } 1 .. $clients;
+
+    for (1 .. $flushes) {
+        sleep $secs / ($flushes + 1);
+        redis_cmd('SCRIPT', 'FLUSH');
+    }
+
+    %Load = ();
+    for my $bg (@bg) {
+        for (split /\n/, wait_bg($bg, $secs + 20)) {
+            my ($k, $v) = /^(.*)=(\d+)$/ or next;
+            $Load{$k} += $v;
+        }
+    }
 }
 
 sub main::fresh {
@@ -43,7 +84,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 72;
+plan tests => 83;
 
 no_long_string();
 no_shuffle();
@@ -68,7 +109,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: EVALSHA, then SCRIPT FLUSH: one EVAL decides, then EVALSHA again
+=== TEST 1: EVALSHA, then SCRIPT FLUSH: SCRIPT LOAD and EVALSHA again decide, no EVAL
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
@@ -90,10 +131,11 @@ if ($req_idx == 0) {
     redis_cmd('SCRIPT', 'FLUSH');
 }
 if ($req_idx == 1) {
-    is($got, 'evalsha=2 failed=1 eval=1', "after the flush: NOSCRIPT, then EVAL ($got)");
+    is("$got load=$s->{load}", 'evalsha=3 failed=1 eval=0 load=1',
+       "after the flush: NOSCRIPT, SCRIPT LOAD, EVALSHA again ($got load=$s->{load})");
 }
 if ($req_idx == 2) {
-    is($got, 'evalsha=3 failed=1 eval=1', "EVALSHA again ($got)");
+    is($got, 'evalsha=4 failed=1 eval=0', "EVALSHA ($got)");
 }
 
 
@@ -116,8 +158,8 @@ if ($req_idx == 0) {
 }
 if ($req_idx == 1) {
     my $s = main::scriptstats();
-    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '2/1/1',
-       'the rejection was decided by EVAL');
+    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '3/1/0',
+       'the rejection was decided by EVALSHA sent again');
 }
 --- no_error_log
 [alert]
@@ -125,7 +167,7 @@ signal
 
 
 
-=== TEST 3: SCRIPT FLUSH with many requests in flight: each NOSCRIPT is retried once
+=== TEST 3: SCRIPT FLUSH with many requests in flight: loaded once, each NOSCRIPT sent again as EVALSHA
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
@@ -141,9 +183,12 @@ X-RateLimit-Remaining: 8
 is(scalar(grep { $_->{status} == 200 && $_->{headers}{'x-rl'} eq 'PASSED' } @main::Burst),
    20, 'twenty requests decided');
 my $s = main::scriptstats();
-ok($s->{eval} >= 1 && $s->{eval} <= 20, "$s->{eval} EVAL for 20 requests");
-is($s->{eval}, $s->{evalsha_failed}, 'one EVAL for each NOSCRIPT');
-is($s->{eval_failed}, 0, 'no EVAL failed');
+ok($s->{evalsha_failed} >= 1 && $s->{evalsha_failed} <= 20,
+   "$s->{evalsha_failed} NOSCRIPT for 20 requests");
+is($s->{evalsha} - $s->{evalsha_failed}, 21,
+   'each request decided by one EVALSHA that did not fail');
+is($s->{eval}, 0, 'no EVAL');
+ok($s->{load} >= 1 && $s->{load} <= 2, "loaded once ($s->{load} SCRIPT LOAD)");
 
 
 
@@ -169,6 +214,32 @@ if ($req_idx == 0) {
 }
 if ($req_idx == 4) {
     my $s = main::scriptstats();
-    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '5/1/1',
-       'one NOSCRIPT on whichever connection came first, then EVALSHA on both');
+    is("$s->{evalsha}/$s->{evalsha_failed}/$s->{eval}", '6/1/0',
+       'one NOSCRIPT on whichever connection came first, sent again as '
+       . 'EVALSHA, then EVALSHA on both');
 }
+
+
+
+=== TEST 5: SCRIPT FLUSH three times under load: every request decided, no EVAL, few SCRIPT LOAD
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=1s;
+    rate_limit_zone z key=$arg_k rate=1r/m burst=9;
+--- init
+main::flush_under_load(8, 2, 3);
+--- request
+GET /t?k=after
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+X-RateLimit-Remaining: 9
+--- post_check
+my $all = join ', ', map { "$_=$main::Load{$_}" } sort keys %main::Load;
+my ($bad) = grep { !/^200 PASSED=/ } split /, /, $all;
+ok(!defined $bad && $main::Load{'200 PASSED'}, "every request PASSED ($all)");
+my $s = main::scriptstats();
+ok($s->{evalsha_failed} >= 1, "the flushes were seen: $s->{evalsha_failed} NOSCRIPT");
+is($s->{eval}, 0, 'no EVAL');
+ok($s->{load} <= (3 + 1) * 1 * 1 + 2,
+   "$s->{load} SCRIPT LOAD for 3 flushes (at most (3 + 1) x 1 connection "
+   . 'x 1 worker + 2)');
