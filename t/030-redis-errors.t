@@ -17,6 +17,7 @@ use Test::RateLimit::FakeRedis;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 
+our $Before;
 our $Fake = Test::RateLimit::FakeRedis->start;
 $ENV{TEST_NGINX_FAKE_REDIS_PORT} = $Fake->port;
 
@@ -37,7 +38,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 627;
+plan tests => 629;
 
 no_long_string();
 no_shuffle();
@@ -281,13 +282,22 @@ if ($req_idx == 0) {
 
 
 
-=== TEST 14: NOSCRIPT from the fake: EVAL is sent and decides
+=== TEST 14: NOSCRIPT from the fake: SCRIPT LOAD once, then EVALSHA again decides; never EVAL
+--- init
+$main::Before = $main::Fake->stats;
 --- request
-GET /open?k=noscript.1
+GET /open?k=flushed.1
 --- error_code: 200
 --- response_headers
 X-RL: PASSED
 X-Remaining: 1
+--- post_check
+my $st = $main::Fake->stats;
+my %d = map { $_ => ($st->{$_} // 0) - ($main::Before->{$_} // 0) }
+        qw(eval evalsha script_load);
+is($d{eval}, 0, 'no EVAL');
+is("$d{script_load} $d{evalsha}", '1 2',
+   'one SCRIPT LOAD, the EVALSHA that got NOSCRIPT and the one sent again');
 --- no_error_log
 [error]
 [alert]

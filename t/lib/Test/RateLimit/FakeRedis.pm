@@ -34,6 +34,9 @@ package Test::RateLimit::FakeRedis;
 #   extra     as ok, followed by a reply no command asked for (:1)
 #   extraerr  as ok, followed by an error reply no command asked for
 #   noscript  EVALSHA always answered NOSCRIPT; EVAL answers as ok
+#   flushed   the first EVALSHA with this client key finds the script cache
+#             flushed: NOSCRIPT, and the fake forgets every script (as
+#             SCRIPT FLUSH does), so only SCRIPT LOAD or EVAL brings it back
 #
 # and every other mode is "bad once": the first command with that client key
 # gets the bad answer below, later ones are answered as ok.  For the modes
@@ -412,7 +415,12 @@ sub answer {
     if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'LOAD') {
         my $sha = sha1_hex($cmd->[2] // '');
         $scripts->{$sha} = 1;
-        $sha = sha1_hex("different $sha") if $opt->{bad_sha};
+        if ($opt->{bad_sha}) {
+            # what it says it loaded is what SCRIPT EXISTS knows
+            delete $scripts->{$sha};
+            $sha = sha1_hex("different $sha");
+            $scripts->{$sha} = 1;
+        }
         return bulk($sha);
     }
 
@@ -444,6 +452,13 @@ sub answer {
     my ($client) = $key =~ /\{[^:{}]*:(.*)\}/s;
     $client //= '';
     (my $mode = $client) =~ s/\..*//s;
+
+    if ($name eq 'EVALSHA' && $mode eq 'flushed' && !$keys->{$client}) {
+        $keys->{$client} = { count => 0, conns => [] };
+        %$scripts = ();
+        $stats->{bad}++;
+        return "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+    }
 
     if ($name eq 'EVALSHA') {
         if (!$scripts->{ $cmd->[1] // '' } || $mode eq 'noscript') {
