@@ -108,6 +108,39 @@ sub main::stall {
     $Stall{pids_after} = join ' ', worker_pids(main::master_pid());
 }
 
+# nginx's connections killed and Redis paused at once (one transaction), so
+# the new connections' handshakes wait; $n requests time out meanwhile.
+# Their commands must never be written: Redis runs none of them once it
+# goes on.
+sub main::timeout_in_handshake {
+    my ($n) = @_;
+
+    my $p = $Redis->port;
+    wait_until(10, sub { redis_clients(port => $p) >= $Workers })
+        or die "nginx did not connect to redis\n";
+    sleep 0.5;
+
+    %Stall = ();
+    $Stall{evalsha0} = redis_calls('evalsha', port => $p);
+
+    my $r = Test::RateLimit::Redis->new(port => $p);
+    $r->cmd('MULTI');
+    $r->cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    $r->cmd('CLIENT', 'PAUSE', 1000, 'ALL');
+    $r->cmd('EXEC');
+    my $paused = time;
+
+    %Load = ();
+    for my $i (1 .. $n) {
+        my $res = http_get("/open?k=hs$i", timeout => 3);
+        $Load{ "$res->{status} " . ($res->{headers}{'x-rl'} // '-') }++;
+    }
+    $Stall{took} = time - $paused;
+
+    sleep 1.5;
+    $Stall{ran} = redis_calls('evalsha', port => $p) - $Stall{evalsha0};
+}
+
 sub main::outcomes {
     return join ', ', map { "$_=$Load{$_}" } sort keys %Load;
 }
@@ -117,7 +150,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 31;
+plan tests => 39;
 
 check_accum_error_log();
 no_long_string();
@@ -223,3 +256,26 @@ max_pending
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 5: requests that time out while the handshake waits: their commands are never written
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_BP_REDIS_PORT max_pending=50 timeout=50ms connect_timeout=3s;
+    rate_limit_zone z key=$arg_k rate=100r/s;
+--- init
+main::timeout_in_handshake(8);
+--- request
+GET /open?k=after5
+--- error_code: 200
+--- response_headers
+X-RL: PASSED
+--- post_check
+my $all = main::outcomes();
+is($all, '200 ERROR=8', 'the eight requests failed open while Redis was paused');
+ok($main::Stall{took} < 1, sprintf('all within the pause (%.2f s)', $main::Stall{took}));
+is($main::Stall{ran}, 0, 'Redis ran none of the eight once it went on');
+--- no_error_log
+[alert]
+[crit]
+signal
