@@ -143,14 +143,14 @@ main::settle('huge');
 --- post_check
 if ($req_idx == 0) {
     my $fake = $main::Fake{huge};
-    my $closed = wait_until(5, sub { $fake->stats->{huge_closed} });
+    my $closed = wait_until(8, sub { $fake->stats->{huge_closed} });
     my $st = $fake->stats;
     my $took = time - $main::Start;
     ok($closed, sprintf('the connection was dropped (after %.2f s)', $took));
     my $sent = $st->{huge_sent} // 0;
-    ok($closed && $sent <= 256 * 1024,
-       "$sent bytes sent when it was dropped (at most 256 KiB: 64 KiB "
-       . 'and a read or two)');
+    ok($closed && $sent <= 512 * 1024,
+       "$sent bytes sent when it was dropped (at most 512 KiB: 64 KiB, "
+       . 'a read, and room for a slow machine)');
     my $rss = vm_rss(main::nginx_pid());
     ok($rss - $main::Rss < 32 * 1024,
        "RSS $main::Rss kB before, $rss kB after: grew by less than 32 MiB");

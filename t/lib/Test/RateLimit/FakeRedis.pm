@@ -16,7 +16,7 @@ package Test::RateLimit::FakeRedis;
 # mute => 1 accepts connections and never answers anything; role => 'slave'
 # answers ROLE as a replica does (default 'master'); version => '4.0.14'
 # is the redis_version that INFO gives (default 7.0.15); trickle_ms (100),
-# trickle_max (300), huge_chunk (8192), huge_ms (10) and huge_max (2 MiB)
+# trickle_max (300), huge_chunk (8192), huge_ms (20) and huge_max (2 MiB)
 # tune the trickle and huge modes below.
 #
 # The handshake commands are answered as Redis 7 does: AUTH and SELECT +OK,
@@ -331,7 +331,7 @@ sub start_slow {
         head  => "\$100000000\r\n",
         byte  => 'x',
         chunk => $opt->{huge_chunk} // 8192,
-        every => ($opt->{huge_ms} // 10) / 1000,
+        every => ($opt->{huge_ms} // 20) / 1000,
         left  => $opt->{huge_max} // 2 * 1024 * 1024,
     };
 
