@@ -240,8 +240,8 @@ sub vm_rss {
     my ($pid) = @_;
 
     open my $fh, '<', "/proc/$pid/status" or return undef;
-    while (<$fh>) {
-        return $1 if /^VmRSS:\s+(\d+)\s+kB/;
+    while (my $line = <$fh>) {
+        return $1 if $line =~ /^VmRSS:\s+(\d+)\s+kB/;
     }
     return undef;
 }

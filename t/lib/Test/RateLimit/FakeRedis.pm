@@ -16,7 +16,7 @@ package Test::RateLimit::FakeRedis;
 # mute => 1 accepts connections and never answers anything; role => 'slave'
 # answers ROLE as a replica does (default 'master'); version => '4.0.14'
 # is the redis_version that INFO gives (default 7.0.15); trickle_ms (100),
-# trickle_max (300), huge_chunk (8192), huge_ms (10) and huge_max (2 MiB)
+# trickle_max (300), huge_chunk (8192), huge_ms (20) and huge_max (2 MiB)
 # tune the trickle and huge modes below.
 #
 # The handshake commands are answered as Redis 7 does: AUTH and SELECT +OK,
@@ -34,6 +34,9 @@ package Test::RateLimit::FakeRedis;
 #   extra     as ok, followed by a reply no command asked for (:1)
 #   extraerr  as ok, followed by an error reply no command asked for
 #   noscript  EVALSHA always answered NOSCRIPT; EVAL answers as ok
+#   flushed   the first EVALSHA with this client key finds the script cache
+#             flushed: NOSCRIPT, and the fake forgets every script (as
+#             SCRIPT FLUSH does), so only SCRIPT LOAD or EVAL brings it back
 #
 # and every other mode is "bad once": the first command with that client key
 # gets the bad answer below, later ones are answered as ok.  For the modes
@@ -328,7 +331,7 @@ sub start_slow {
         head  => "\$100000000\r\n",
         byte  => 'x',
         chunk => $opt->{huge_chunk} // 8192,
-        every => ($opt->{huge_ms} // 10) / 1000,
+        every => ($opt->{huge_ms} // 20) / 1000,
         left  => $opt->{huge_max} // 2 * 1024 * 1024,
     };
 
@@ -411,9 +414,13 @@ sub answer {
 
     if ($name eq 'SCRIPT' && uc($cmd->[1] // '') eq 'LOAD') {
         my $sha = sha1_hex($cmd->[2] // '');
-        # a server that hashes differently knows the script by its own SHA
-        $sha = sha1_hex("different $sha") if $opt->{bad_sha};
         $scripts->{$sha} = 1;
+        if ($opt->{bad_sha}) {
+            # what it says it loaded is what SCRIPT EXISTS knows
+            delete $scripts->{$sha};
+            $sha = sha1_hex("different $sha");
+            $scripts->{$sha} = 1;
+        }
         return bulk($sha);
     }
 
@@ -445,6 +452,13 @@ sub answer {
     my ($client) = $key =~ /\{[^:{}]*:(.*)\}/s;
     $client //= '';
     (my $mode = $client) =~ s/\..*//s;
+
+    if ($name eq 'EVALSHA' && $mode eq 'flushed' && !$keys->{$client}) {
+        $keys->{$client} = { count => 0, conns => [] };
+        %$scripts = ();
+        $stats->{bad}++;
+        return "-NOSCRIPT No matching script. Please use EVAL.\r\n";
+    }
 
     if ($name eq 'EVALSHA') {
         if (!$scripts->{ $cmd->[1] // '' } || $mode eq 'noscript') {
