@@ -94,9 +94,13 @@ $(SO): $(NGX_BUILD)/objs/Makefile $(GLUE_SRCS) $(CORE_LIB)
 # for t/061-module-order.t: built against the configured tree's headers,
 # so its signature matches.
 TEST_MODULE := $(BUILD)/ngx_http_rl_test_access_module.so
-NGX_INCS    := $(addprefix -I$(NGX_BUILD)/,src/core src/event \
+# recursive: the QUIC and HTTP/3 directories exist only in newer trees
+# (NGINX 1.25+), and only once the tree is copied
+NGX_INCS     = $(addprefix -I$(NGX_BUILD)/,src/core src/event \
                src/event/modules src/os/unix objs src/http src/http/modules \
-               src/http/v2)
+               src/http/v2) \
+               $(addprefix -I,$(wildcard $(NGX_BUILD)/src/event/quic \
+                                         $(NGX_BUILD)/src/http/v3))
 
 test-module: $(TEST_MODULE)
 
