@@ -253,9 +253,8 @@ max_pending
 [200, 200, 429]
 --- response_headers eval
 ["X-RL: PASSED", "X-RL: PASSED", "X-RL: REJECTED"]
---- no_error_log
-[error]
-[alert]
+--- no_error_log eval
+[qr/\[error\].*rate_limit:/, "[alert]"]
 
 
 
