@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_rate_limit_module.h"
+#include "ngx_http_rate_limit_tls.h"
 
 
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_PORT     6379
@@ -250,6 +251,8 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rcf->timeout = 100;
     rcf->connections = 1;
     rcf->max_pending = 1000;
+    rcf->tls = NGX_CONF_UNSET;
+    rcf->tls_verify = NGX_CONF_UNSET;
 
     value = cf->args->elts;
 
@@ -356,6 +359,18 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        n = ngx_http_rate_limit_tls_param(cf, rcf, &value[i]);
+
+        if (n == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (n == NGX_OK) {
+            continue;
+        }
+
+        /* NGX_DECLINED: not a tls parameter either */
+
         /* a misspelt "password=" must not put the secret in the log */
 
         s = value[i];
@@ -367,6 +382,12 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"", &s);
+        return NGX_CONF_ERROR;
+    }
+
+    /* certificates and keys are read now: errors name this line */
+
+    if (ngx_http_rate_limit_tls_conf(cf, rcf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

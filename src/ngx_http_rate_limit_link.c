@@ -36,6 +36,7 @@
 #include "ngx_http_rate_limit_hiredis.h"
 #include "ngx_http_rate_limit_reader.h"
 #include "ngx_http_rate_limit_log.h"
+#include "ngx_http_rate_limit_tls.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -72,6 +73,7 @@ struct ngx_http_rate_limit_node_s {
     char                               *host;   /* numeric */
     int                                 port;
     char                               *unix_path;
+    ngx_str_t                           tls_name; /* checked, NUL-ended */
 
     ngx_uint_t                          nconns;
     ngx_uint_t                          next;   /* round robin */
@@ -90,6 +92,7 @@ typedef struct {
     ngx_str_t                           password;
     ngx_msec_t                          connect_timeout;
     ngx_uint_t                          max_pending;
+    void                               *ssl_ctx; /* NULL: plain TCP */
 
     ngx_uint_t                          nnodes;
     ngx_http_rate_limit_node_t         *nodes;
@@ -224,6 +227,7 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     link->db = rcf->db;
     link->connect_timeout = rcf->connect_timeout;
     link->max_pending = rcf->max_pending;
+    link->ssl_ctx = rcf->ssl_ctx;
 
     /* one node: sentinel and cluster routing add theirs */
 
@@ -242,6 +246,9 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
                                          cycle->log)
            != NGX_OK
         || ngx_http_rate_limit_link_copy(&node->name, &rcf->name, cycle->log)
+           != NGX_OK
+        || ngx_http_rate_limit_link_copy(&node->tls_name,
+                                         &rcf->tls_server_name, cycle->log)
            != NGX_OK)
     {
         goto failed;
@@ -533,6 +540,18 @@ ngx_http_rate_limit_link_connect(ngx_http_rate_limit_conn_t *conn)
         return;
     }
 
+    /* the TLS handshake runs in hiredis's reads and writes, not here */
+
+    if (link->ssl_ctx
+        && ngx_http_rate_limit_tls_start(ac, link->ssl_ctx, &node->tls_name,
+                                         link->log)
+           != NGX_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_rate_limit_link_lost(conn);
+        return;
+    }
+
     ngx_http_rate_limit_reader_attach(&conn->reader, ac);
     ac->data = conn;
 
@@ -811,7 +830,7 @@ ngx_http_rate_limit_link_on_disconnect(const redisAsyncContext *ac,
 {
     ngx_http_rate_limit_conn_t  *conn = ac->data;
 
-    const char                  *why;
+    const char                  *why, *tls;
     ngx_http_rate_limit_link_t  *link;
 
     link = ngx_http_rate_limit_link;
@@ -823,13 +842,15 @@ ngx_http_rate_limit_link_on_disconnect(const redisAsyncContext *ac,
 
     if (status != REDIS_OK) {
         why = ngx_http_rate_limit_reader_refusal(&conn->reader);
+        tls = link->ssl_ctx ? ngx_http_rate_limit_tls_reason() : NULL;
 
         ngx_http_rate_limit_log_error(&conn->node->throttle,
                                       NGX_HTTP_RATE_LIMIT_LOG_CLOSED,
                                       link->log,
                                       "rate_limit: redis \"%V\" closed the "
-                                      "connection: %s", &conn->node->name,
-                                      why ? why : ac->errstr);
+                                      "connection: %s%s%s", &conn->node->name,
+                                      why ? why : ac->errstr,
+                                      tls ? ": TLS: " : "", tls ? tls : "");
     }
 
     conn->ac = NULL;
@@ -1421,6 +1442,7 @@ ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link)
         ngx_free(node->name.data);
         ngx_free(node->host);
         ngx_free(node->unix_path);
+        ngx_free(node->tls_name.data);
         ngx_free(node->conns);
     }
 

@@ -48,6 +48,15 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_uint_t                  connections;
     ngx_uint_t                  max_pending;
+
+    /* TLS: ssl_ctx is an SSL_CTX made when the configuration is loaded */
+    ngx_flag_t                  tls;
+    ngx_flag_t                  tls_verify;
+    ngx_str_t                   tls_ca;
+    ngx_str_t                   tls_cert;
+    ngx_str_t                   tls_key;
+    ngx_str_t                   tls_server_name; /* NUL-terminated */
+    void                       *ssl_ctx;
 } ngx_http_rate_limit_redis_conf_t;
 
 
