@@ -44,7 +44,7 @@ logs=${MATRIX_LOGS:-$top/build/matrix}
 PACKAGES="build-essential nginx nginx-dev libhiredis-dev libcmocka-dev
 redis-server redis-tools valkey-server valkey-tools
 libtest-base-perl libtext-diff-perl procps openssl
-libnginx-mod-http-lua libnginx-mod-http-auth-pam"
+libnginx-mod-http-lua libnginx-mod-http-auth-pam libssl-dev"
 
 say() { echo "matrix: $*"; }
 die() { echo "matrix: $*" >&2; exit 1; }
