@@ -478,20 +478,41 @@ ngx_http_rate_limit_tls_cleanup(void *data)
 }
 
 
-/* OpenSSL's reason for the last failure, taken off its queue. */
+/*
+ * OpenSSL's reasons for the last failure, first to last ("No such file or
+ * directory: system lib"), taken off its queue.  Configuration time only:
+ * the text lives in a static buffer.
+ */
 
 static const char *
 ngx_http_rate_limit_tls_error(void)
 {
-    unsigned long  e;
-    const char    *reason;
+    u_char         *p, *last;
+    const char     *reason;
+    unsigned long   e;
 
-    e = ERR_peek_last_error();
-    reason = e ? ERR_reason_error_string(e) : NULL;
+    static u_char   text[256];
 
-    ERR_clear_error();
+    p = text;
+    last = text + sizeof(text) - 1;
 
-    return reason ? reason : "unknown error";
+    while ((e = ERR_get_error()) != 0) {
+        reason = ERR_reason_error_string(e);
+
+        if (reason == NULL) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, "%s%s", p == text ? "" : ": ", reason);
+    }
+
+    if (p == text) {
+        return "unknown error";
+    }
+
+    *p = '\0';
+
+    return (const char *) text;
 }
 
 #endif
