@@ -1168,11 +1168,11 @@ main::emerg('invalid connections "connections=65", must be between 1 and 64', 'l
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379
-                 timeout=50ms tls=on;
+                 timeout=50ms pool=8;
 --- must_die
 --- suppress_stderr
 --- error_log eval
-main::emerg('invalid parameter "tls="', 'limits', 2)
+main::emerg('invalid parameter "pool="', 'limits', 2)
 --- no_error_log
 [alert]
 
