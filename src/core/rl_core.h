@@ -436,6 +436,48 @@ int rl_core_redis_version_supported(const rl_core_version_t *v)
     RL_CORE_NOEXCEPT;
 
 
+
+/*
+ * ---------------------------------------------------------------------
+ * Redis Cluster routing (issue 11): the hash slot of a key, the slot map,
+ * the redirect replies, and the per-slot decision of a request whose
+ * zones live in different slots.  No sockets here: the glue converts
+ * hiredis replies into the neutral structs below and does the I/O.
+ * ---------------------------------------------------------------------
+ */
+
+#define RL_CORE_CLUSTER_SLOTS    16384
+/* A slot no master serves, or a node not in the map. */
+#define RL_CORE_CLUSTER_NO_NODE  0xffffffffu
+
+/*
+ * CRC-16/XMODEM of data (polynomial 0x1021, init 0, not reflected, no
+ * final xor: "123456789" gives 0x31c3), the CRC of the Redis Cluster
+ * specification.
+ */
+uint16_t rl_core_crc16(const char *data, size_t len) RL_CORE_NOEXCEPT;
+
+/*
+ * The hash slot Redis computes for key (any bytes): CRC16 mod 16384 of
+ * what lies between the first '{' and the first '}' after it, if that is
+ * not empty, else of the whole key.  key may be NULL when len is 0.
+ */
+uint16_t rl_core_key_slot(const char *key, size_t len) RL_CORE_NOEXCEPT;
+
+/*
+ * The slot of every key the zone passes to the script (all of
+ * PREFIX:{ZONE:CLIENT}:TAG[:WINDOW], the client key through
+ * rl_core_client_key()): the hash tag is "ZONE:" and the client key up to
+ * its first '}', if any, so it closes before TAG and is never empty.
+ * RL_CORE_EINVAL when zone is NULL, its key empty, its prefix or name too
+ * long, or when the prefix has braces that would move the hash tag so
+ * that the keys could not share a slot (a prefix rl_core_valid_prefix()
+ * accepts never does).
+ */
+rl_core_status_e rl_core_zone_slot(const rl_core_zone_request_t *zone,
+    uint16_t *slot) RL_CORE_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif
