@@ -36,4 +36,63 @@ std::uint16_t keySlot(std::string_view key) noexcept;
 // whole key is hashed.
 std::size_t hashTagEnd(std::string_view key) noexcept;
 
+// What a host string is, as far as connecting to it goes.
+rl_core_host_kind_e hostKind(std::string_view host) noexcept;
+
+// A numeric host as bytes, to compare addresses rather than spellings.
+struct Address {
+    int family = 0;                         // AF_INET or AF_INET6
+    std::array<unsigned char, 16> bytes {};
+};
+
+// The slot map: 16384 entries, each a node index or RL_CORE_CLUSTER_NO_NODE,
+// and the masters, each once.
+class SlotMap {
+public:
+    struct Node {
+        std::string host;           // numeric, no brackets
+        std::uint16_t port;
+        Address addr;               // for deduplication
+    };
+
+    // Fills the map from ranges; origin replaces empty hosts (the node
+    // that answered).  On failure writes a message into err and leaves
+    // the map empty.  May throw std::bad_alloc.
+    rl_core_status_e build(const rl_core_cluster_range_t *ranges,
+        std::size_t n, std::string_view origin, char *err,
+        std::size_t errlen);
+
+    std::uint32_t lookup(std::uint16_t slot) const noexcept
+    {
+        return slot < kClusterSlots ? slots_[slot] : RL_CORE_CLUSTER_NO_NODE;
+    }
+
+    std::size_t nodeCount() const noexcept { return nodes_.size(); }
+    const Node &node(std::size_t i) const noexcept { return nodes_[i]; }
+    std::size_t unassigned() const noexcept { return unassigned_; }
+
+    // The index of the node at host:port (numeric, brackets allowed), or
+    // RL_CORE_CLUSTER_NO_NODE.
+    std::uint32_t find(std::string_view host, std::uint16_t port)
+        const noexcept;
+
+private:
+    rl_core_status_e fill(const rl_core_cluster_range_t *ranges,
+        std::size_t n, std::string_view origin, char *err,
+        std::size_t errlen);
+    std::uint32_t find(const Address &addr, std::uint16_t port)
+        const noexcept;
+
+    std::array<std::uint32_t, kClusterSlots> slots_ {};
+    std::vector<Node> nodes_;
+    std::size_t unassigned_ = kClusterSlots;
+};
+
+// Parses a Redis error reply's text (with or without hiredis's missing
+// leading '-').  RL_CORE_OK with out.kind set for any text (NONE for an
+// error that is not a cluster one); RL_CORE_EREPLY when it names MOVED or
+// ASK but the rest is malformed (then out.kind is NONE).
+rl_core_status_e parseRedirect(std::string_view msg,
+    rl_core_redirect_t &out) noexcept;
+
 }  // namespace rl

@@ -478,6 +478,140 @@ rl_core_status_e rl_core_zone_slot(const rl_core_zone_request_t *zone,
     uint16_t *slot) RL_CORE_NOEXCEPT;
 
 
+/* What a host of a slot map entry or a redirect is. */
+typedef enum {
+    RL_CORE_HOST_NUMERIC = 0,   /* IPv4 dotted quad or IPv6 (bare or in
+                                   brackets): hand it to hiredis */
+    RL_CORE_HOST_SAME,          /* empty (or NULL in CLUSTER SLOTS): the
+                                   host of the node that answered */
+    RL_CORE_HOST_NAME,          /* a hostname: needs resolving */
+    RL_CORE_HOST_UNKNOWN        /* "?": hostnames preferred, none set */
+} rl_core_host_kind_e;
+
+/*
+ * One slot range of the map, as the glue reads it from the reply:
+ *   CLUSTER SLOTS  each entry [start, end, [host, port, id, {meta}],
+ *                  replicas...]: one range, its master (the third
+ *                  element), replicas ignored.
+ *   CLUSTER SHARDS each shard {slots: [s1, e1, s2, e2, ...], nodes: [...]}:
+ *                  one range per pair, all with the node whose role is
+ *                  "master" (skip a shard with no master or no slots).
+ * host should be numeric: the "ip" field (SHARDS, or the SLOTS metadata
+ * map) when the preferred endpoint is a hostname or "?"; NULL or empty
+ * means the host the reply came from (origin below).  Borrowed for the
+ * call; the map keeps copies.  The integers are as Redis sent them (the
+ * core checks the bounds).
+ */
+typedef struct {
+    int64_t      start;         /* first slot, 0..16383 */
+    int64_t      end;           /* last slot, start..16383, inclusive */
+    const char  *host;
+    size_t       host_len;
+    int64_t      port;          /* 1..65535 */
+} rl_core_cluster_range_t;
+
+typedef struct rl_core_cluster_map_s  rl_core_cluster_map_t;
+
+/*
+ * Builds a slot map from n ranges (n may be 0: every slot unassigned).
+ * Masters are deduplicated by address (IPv4 or IPv6 bytes) and port and
+ * numbered from 0 in order of first appearance.  origin (numeric) is the
+ * host of the node that answered, used for empty hosts.  Slots that no
+ * range covers have no node (the spec allows a partial map; the glue
+ * treats their zones as errors and refreshes).  On success *map is a new
+ * map the caller frees with rl_core_cluster_map_destroy().  Errors (*map
+ * NULL, a NUL-terminated message in err, at most errlen bytes, when err
+ * is not NULL):
+ *   RL_CORE_EINVAL  NULL map, NULL ranges with n > 0, a host that is not
+ *                   numeric (a hostname, "?"), an empty host with no
+ *                   numeric origin;
+ *   RL_CORE_ERANGE  a slot or port out of bounds, start > end, or two
+ *                   ranges that overlap;
+ *   RL_CORE_ENOMEM.
+ */
+rl_core_status_e rl_core_cluster_map_create(
+    const rl_core_cluster_range_t *ranges, size_t n, const char *origin,
+    size_t origin_len, rl_core_cluster_map_t **map, char *err,
+    size_t errlen) RL_CORE_NOEXCEPT;
+
+void rl_core_cluster_map_destroy(rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/*
+ * The node index serving slot, O(1); RL_CORE_CLUSTER_NO_NODE when no
+ * master serves it, slot >= 16384 or map is NULL.
+ */
+uint32_t rl_core_cluster_map_lookup(const rl_core_cluster_map_t *map,
+    uint16_t slot) RL_CORE_NOEXCEPT;
+
+/* Number of distinct masters (node indices 0 .. count-1). */
+uint32_t rl_core_cluster_map_node_count(const rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/* Slots without a node: 0 for a complete map. */
+size_t rl_core_cluster_map_unassigned(const rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/* A master of the map; host is owned by the map, NUL-terminated. */
+typedef struct {
+    const char  *host;          /* numeric, IPv6 without brackets */
+    size_t       host_len;
+    uint16_t     port;
+} rl_core_cluster_node_t;
+
+/* RL_CORE_EINVAL for NULL arguments or index >= the node count. */
+rl_core_status_e rl_core_cluster_map_node(const rl_core_cluster_map_t *map,
+    uint32_t index, rl_core_cluster_node_t *out) RL_CORE_NOEXCEPT;
+
+/*
+ * The index of the master at host:port (numeric, compared as addresses:
+ * "::1" and "0:0::1" are one), or RL_CORE_CLUSTER_NO_NODE: a MOVED or ASK
+ * target that is already connected.
+ */
+uint32_t rl_core_cluster_map_find(const rl_core_cluster_map_t *map,
+    const char *host, size_t host_len, uint16_t port) RL_CORE_NOEXCEPT;
+
+
+/* The cluster errors of a reply; NONE for any other error. */
+typedef enum {
+    RL_CORE_REDIRECT_NONE = 0,
+    RL_CORE_REDIRECT_MOVED,     /* the slot lives elsewhere: resend there
+                                   and refresh the map */
+    RL_CORE_REDIRECT_ASK,       /* the slot is migrating: resend once
+                                   there, after ASKING; map unchanged */
+    RL_CORE_REDIRECT_TRYAGAIN,  /* keys of a migrating slot split between
+                                   nodes: an error of the zones */
+    RL_CORE_REDIRECT_CLUSTERDOWN,   /* an error of the zones; refresh */
+    RL_CORE_REDIRECT_CROSSSLOT  /* keys of one call in different slots:
+                                   a broken invariant of the grouping */
+} rl_core_redirect_kind_e;
+
+typedef struct {
+    rl_core_redirect_kind_e  kind;
+    uint16_t                 slot;      /* MOVED, ASK */
+    uint16_t                 port;      /* MOVED, ASK */
+    rl_core_host_kind_e      host_kind; /* MOVED, ASK */
+    const char              *host;      /* points into msg, brackets off;
+                                           host_len 0 for SAME */
+    size_t                   host_len;
+} rl_core_redirect_t;
+
+/*
+ * Classifies an error reply's text (hiredis's reply->str, without the
+ * leading '-'; one is skipped if present).  "MOVED <slot> <host>:<port>"
+ * and "ASK ...": the last ':' separates the port, because Redis writes
+ * IPv6 hosts bare ("MOVED 3999 ::1:6381"); "[::1]:6381" is accepted too;
+ * an empty host (":6380") is SAME; a hostname or "?" is reported as such.
+ * "TRYAGAIN ...", "CLUSTERDOWN ...", "CROSSSLOT ..." by their first word.
+ * RL_CORE_OK for any text (kind NONE when it is not a cluster error);
+ * RL_CORE_EREPLY when it says MOVED or ASK but slot, host or port are
+ * malformed or out of bounds (kind NONE); RL_CORE_EINVAL for NULL out,
+ * or NULL msg with len > 0.
+ */
+rl_core_status_e rl_core_parse_redirect(const char *msg, size_t len,
+    rl_core_redirect_t *out) RL_CORE_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -343,6 +343,441 @@ test_zone_slot(void **unused)
 }
 
 
+static rl_core_cluster_range_t
+range(int64_t start, int64_t end, const char *host, int64_t port)
+{
+    rl_core_cluster_range_t  r;
+
+    r.start = start;
+    r.end = end;
+    r.host = host;
+    r.host_len = host != NULL ? strlen(host) : 0;
+    r.port = port;
+
+    return r;
+}
+
+
+static void
+check_node(const rl_core_cluster_map_t *map, uint32_t index,
+    const char *host, uint16_t port)
+{
+    rl_core_cluster_node_t  node;
+
+    assert_int_equal(rl_core_cluster_map_node(map, index, &node), RL_CORE_OK);
+    assert_int_equal(node.host_len, strlen(host));
+    assert_string_equal(node.host, host);
+    assert_int_equal(node.port, port);
+}
+
+
+/* The spec's example of CLUSTER SLOTS: three masters, replicas dropped. */
+static void
+test_map_basic(void **unused)
+{
+    rl_core_cluster_range_t   r[3];
+    rl_core_cluster_map_t    *map;
+    char                      err[128];
+    uint32_t                  s;
+
+    (void) unused;
+
+    r[0] = range(5461, 10922, "127.0.0.1", 7001);
+    r[1] = range(0, 5460, "127.0.0.1", 7000);
+    r[2] = range(10923, 16383, "127.0.0.1", 7002);
+
+    map = NULL;
+    assert_int_equal(rl_core_cluster_map_create(r, 3, S("127.0.0.1"), &map,
+                                                err, sizeof(err)),
+                     RL_CORE_OK);
+    assert_non_null(map);
+
+    assert_int_equal(rl_core_cluster_map_node_count(map), 3);
+    assert_int_equal(rl_core_cluster_map_unassigned(map), 0);
+
+    /* Numbered in order of first appearance. */
+    check_node(map, 0, "127.0.0.1", 7001);
+    check_node(map, 1, "127.0.0.1", 7000);
+    check_node(map, 2, "127.0.0.1", 7002);
+
+    assert_int_equal(rl_core_cluster_map_lookup(map, 0), 1);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 5460), 1);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 5461), 0);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 10922), 0);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 10923), 2);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 16383), 2);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 16384), NO_NODE);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 0xffff), NO_NODE);
+
+    /* The slot of a key, then its node. */
+    s = rl_core_cluster_map_lookup(map, rl_core_key_slot(S("somekey")));
+    assert_int_equal(s, 2);                         /* 11058 */
+
+    assert_int_equal(rl_core_cluster_map_find(map, S("127.0.0.1"), 7000), 1);
+    assert_int_equal(rl_core_cluster_map_find(map, S("127.0.0.1"), 7003),
+                     NO_NODE);
+    assert_int_equal(rl_core_cluster_map_find(map, S("127.0.0.2"), 7000),
+                     NO_NODE);
+    assert_int_equal(rl_core_cluster_map_find(map, S("localhost"), 7000),
+                     NO_NODE);
+    assert_int_equal(rl_core_cluster_map_find(map, NULL, 0, 7000), NO_NODE);
+
+    assert_int_equal(rl_core_cluster_map_node(map, 3, &(rl_core_cluster_node_t)
+                                              { NULL, 0, 0 }),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_cluster_map_node(map, 0, NULL), RL_CORE_EINVAL);
+
+    rl_core_cluster_map_destroy(map);
+    rl_core_cluster_map_destroy(NULL);
+
+    assert_int_equal(rl_core_cluster_map_lookup(NULL, 0), NO_NODE);
+    assert_int_equal(rl_core_cluster_map_node_count(NULL), 0);
+    assert_int_equal(rl_core_cluster_map_unassigned(NULL),
+                     RL_CORE_CLUSTER_SLOTS);
+}
+
+
+/*
+ * One master per address and port: non-contiguous ranges (the spec's
+ * "1-400,900,1800-6000"), IPv6 spellings, brackets, and empty hosts
+ * standing for the node that answered.
+ */
+static void
+test_map_dedup(void **unused)
+{
+    rl_core_cluster_range_t   r[9];
+    rl_core_cluster_map_t    *map;
+    char                      err[128];
+    size_t                    s;
+
+    (void) unused;
+
+    r[0] = range(1, 400, "10.0.0.1", 6379);
+    r[1] = range(900, 900, "10.0.0.1", 6379);
+    r[2] = range(1800, 6000, "10.0.0.1", 6379);
+    r[3] = range(6001, 7000, "::1", 6379);
+    r[4] = range(7001, 8000, "0:0:0:0:0:0:0:1", 6379);
+    r[5] = range(8001, 9000, "[::1]", 6379);
+    r[6] = range(9001, 10000, "::1", 6380);         /* another port */
+    r[7] = range(10001, 11000, "", 7000);           /* "" and NULL: the */
+    r[8] = range(11001, 12000, NULL, 7000);         /* origin, 10.0.0.9 */
+
+    map = NULL;
+    assert_int_equal(rl_core_cluster_map_create(r, 9, S("10.0.0.9"), &map,
+                                                err, sizeof(err)),
+                     RL_CORE_OK);
+
+    assert_int_equal(rl_core_cluster_map_node_count(map), 4);
+    check_node(map, 0, "10.0.0.1", 6379);
+    check_node(map, 1, "::1", 6379);
+    check_node(map, 2, "::1", 6380);
+    check_node(map, 3, "10.0.0.9", 7000);
+
+    assert_int_equal(rl_core_cluster_map_unassigned(map),
+                     16384 - (400 + 1 + 4201 + 6 * 1000));
+
+    for (s = 0; s < RL_CORE_CLUSTER_SLOTS; s++) {
+        uint32_t  want;
+
+        want = NO_NODE;
+
+        if ((s >= 1 && s <= 400) || s == 900 || (s >= 1800 && s <= 6000)) {
+            want = 0;
+        } else if (s >= 6001 && s <= 9000) {
+            want = 1;
+        } else if (s >= 9001 && s <= 10000) {
+            want = 2;
+        } else if (s >= 10001 && s <= 12000) {
+            want = 3;
+        }
+
+        if (rl_core_cluster_map_lookup(map, (uint16_t) s) != want) {
+            fail_msg("slot %zu: node %u, want %u", s,
+                     rl_core_cluster_map_lookup(map, (uint16_t) s), want);
+        }
+    }
+
+    assert_int_equal(rl_core_cluster_map_find(map, S("0::1"), 6379), 1);
+    assert_int_equal(rl_core_cluster_map_find(map, S("[::1]"), 6380), 2);
+    assert_int_equal(rl_core_cluster_map_find(map, S("10.0.0.9"), 7000), 3);
+
+    rl_core_cluster_map_destroy(map);
+
+    /* The origin and its own address listed are one node. */
+    r[0] = range(0, 99, "", 7000);
+    r[1] = range(100, 16383, "[fe80::1]", 7000);
+    map = NULL;
+    assert_int_equal(rl_core_cluster_map_create(r, 2, S("fe80:0::1"), &map,
+                                                NULL, 0),
+                     RL_CORE_OK);
+    assert_int_equal(rl_core_cluster_map_node_count(map), 1);
+    check_node(map, 0, "fe80:0::1", 7000);
+    assert_int_equal(rl_core_cluster_map_unassigned(map), 0);
+    rl_core_cluster_map_destroy(map);
+
+    /* No ranges: a map where no slot has a node (the glue refreshes). */
+    map = NULL;
+    assert_int_equal(rl_core_cluster_map_create(NULL, 0, NULL, 0, &map,
+                                                NULL, 0),
+                     RL_CORE_OK);
+    assert_non_null(map);
+    assert_int_equal(rl_core_cluster_map_node_count(map), 0);
+    assert_int_equal(rl_core_cluster_map_unassigned(map), 16384);
+    assert_int_equal(rl_core_cluster_map_lookup(map, 42), NO_NODE);
+    rl_core_cluster_map_destroy(map);
+}
+
+
+static void
+test_map_errors(void **unused)
+{
+    static const struct {
+        int64_t           s0, e0;
+        const char       *h0;
+        int64_t           p0;
+        int64_t           s1, e1;   /* a second range when e1 >= 0 */
+        const char       *h1;
+        const char       *origin;
+        rl_core_status_e  rc;
+    } cases[] = {
+        { -1, 10, "1.2.3.4", 1, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, 16384, "1.2.3.4", 1, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 16384, 16384, "1.2.3.4", 1, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, -5, "1.2.3.4", 1, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 10, 9, "1.2.3.4", 1, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, 10, "1.2.3.4", 0, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, 10, "1.2.3.4", 65536, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, 10, "1.2.3.4", -6379, 0, -1, NULL, "", RL_CORE_ERANGE },
+        { 0, 10, "redis-0.example", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "?", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "1.2.3", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "[1.2.3.4]", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "::1%lo", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "", 6379, 0, -1, NULL, "", RL_CORE_EINVAL },
+        { 0, 10, "", 6379, 0, -1, NULL, "localhost", RL_CORE_EINVAL },
+        { 0, 10, NULL, 6379, 0, -1, NULL, "?", RL_CORE_EINVAL },
+        /* Overlaps, whatever the nodes. */
+        { 0, 10, "1.2.3.4", 1, 10, 20, "1.2.3.5", "", RL_CORE_ERANGE },
+        { 0, 10, "1.2.3.4", 1, 0, 10, "1.2.3.4", "", RL_CORE_ERANGE },
+        { 5, 10, "1.2.3.4", 1, 0, 16383, "1.2.3.4", "", RL_CORE_ERANGE },
+        /* The second range is bad after a good first one. */
+        { 0, 10, "1.2.3.4", 1, 11, 16384, "1.2.3.4", "", RL_CORE_ERANGE },
+        { 0, 10, "1.2.3.4", 1, 11, 20, "host", "", RL_CORE_EINVAL },
+    };
+
+    rl_core_cluster_range_t   r[2];
+    rl_core_cluster_map_t    *map;
+    char                      err[128], tiny[8];
+    size_t                    i, n;
+
+    (void) unused;
+
+    for (i = 0; i < COUNT_OF(cases); i++) {
+        r[0] = range(cases[i].s0, cases[i].e0, cases[i].h0, cases[i].p0);
+        r[1] = range(cases[i].s1, cases[i].e1, cases[i].h1, 7000);
+        n = cases[i].e1 >= 0 ? 2 : 1;
+
+        map = (rl_core_cluster_map_t *) &r;
+        err[0] = '\0';
+
+        if (rl_core_cluster_map_create(r, n, cases[i].origin,
+                                       strlen(cases[i].origin), &map, err,
+                                       sizeof(err))
+            != cases[i].rc)
+        {
+            fail_msg("case %zu: wrong status (%s)", i, err);
+        }
+
+        assert_null(map);
+        assert_true(strlen(err) > 0);
+    }
+
+    /* The message is cut to errlen, NUL included. */
+    r[0] = range(0, 16384, "1.2.3.4", 1);
+    memset(tiny, 'x', sizeof(tiny));
+    assert_int_equal(rl_core_cluster_map_create(r, 1, NULL, 0, &map, tiny,
+                                                sizeof(tiny)),
+                     RL_CORE_ERANGE);
+    assert_int_equal(strlen(tiny), sizeof(tiny) - 1);
+
+    assert_int_equal(rl_core_cluster_map_create(r, 1, NULL, 0, NULL, NULL,
+                                                0),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_cluster_map_create(NULL, 1, NULL, 0, &map, NULL,
+                                                0),
+                     RL_CORE_EINVAL);
+    assert_null(map);
+}
+
+
+static void
+test_redirect(void **unused)
+{
+    static const struct {
+        const char               *msg;
+        rl_core_status_e          rc;
+        rl_core_redirect_kind_e   kind;
+        uint16_t                  slot;
+        uint16_t                  port;
+        rl_core_host_kind_e       host_kind;
+        const char               *host;
+    } cases[] = {
+        /* The specification's examples. */
+        { "MOVED 3999 127.0.0.1:6381", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          3999, 6381, RL_CORE_HOST_NUMERIC, "127.0.0.1" },
+        { "ASK 3999 127.0.0.1:6381", RL_CORE_OK, RL_CORE_REDIRECT_ASK,
+          3999, 6381, RL_CORE_HOST_NUMERIC, "127.0.0.1" },
+        { "-MOVED 3999 127.0.0.1:6381", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          3999, 6381, RL_CORE_HOST_NUMERIC, "127.0.0.1" },
+        { "MOVED 3999 :6380", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          3999, 6380, RL_CORE_HOST_SAME, "" },
+        /* What redis-server 7.0.15 sent from a node on ::1, with
+         * cluster-preferred-endpoint-type ip, unknown-endpoint and
+         * hostname (no hostname set). */
+        { "MOVED 12182 ::1:30756", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          12182, 30756, RL_CORE_HOST_NUMERIC, "::1" },
+        { "MOVED 12182 :30756", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          12182, 30756, RL_CORE_HOST_SAME, "" },
+        { "MOVED 12182 ?:30756", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          12182, 30756, RL_CORE_HOST_UNKNOWN, "?" },
+        /* Other spellings. */
+        { "MOVED 1 [::1]:6379", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          1, 6379, RL_CORE_HOST_NUMERIC, "::1" },
+        { "ASK 0 2001:db8::7:1", RL_CORE_OK, RL_CORE_REDIRECT_ASK,
+          0, 1, RL_CORE_HOST_NUMERIC, "2001:db8::7" },
+        { "ASK 16383 10.0.0.1:65535", RL_CORE_OK, RL_CORE_REDIRECT_ASK,
+          16383, 65535, RL_CORE_HOST_NUMERIC, "10.0.0.1" },
+        { "MOVED 5 redis-0.redis.svc:6379", RL_CORE_OK,
+          RL_CORE_REDIRECT_MOVED, 5, 6379, RL_CORE_HOST_NAME,
+          "redis-0.redis.svc" },
+        { "MOVED 5 ::ffff:1.2.3.4:6379", RL_CORE_OK, RL_CORE_REDIRECT_MOVED,
+          5, 6379, RL_CORE_HOST_NUMERIC, "::ffff:1.2.3.4" },
+        /* Not cluster redirects. */
+        { "TRYAGAIN Multiple keys request during rehashing of slot",
+          RL_CORE_OK, RL_CORE_REDIRECT_TRYAGAIN, 0, 0, RL_CORE_HOST_SAME,
+          "" },
+        { "-TRYAGAIN Slot is being trimmed", RL_CORE_OK,
+          RL_CORE_REDIRECT_TRYAGAIN, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "TRYAGAIN", RL_CORE_OK, RL_CORE_REDIRECT_TRYAGAIN, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "CLUSTERDOWN The cluster is down", RL_CORE_OK,
+          RL_CORE_REDIRECT_CLUSTERDOWN, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "CLUSTERDOWN Hash slot not served", RL_CORE_OK,
+          RL_CORE_REDIRECT_CLUSTERDOWN, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "CLUSTERDOWN The cluster is down and only accepts read commands",
+          RL_CORE_OK, RL_CORE_REDIRECT_CLUSTERDOWN, 0, 0, RL_CORE_HOST_SAME,
+          "" },
+        { "CROSSSLOT Keys in request don't hash to the same slot",
+          RL_CORE_OK, RL_CORE_REDIRECT_CROSSSLOT, 0, 0, RL_CORE_HOST_SAME,
+          "" },
+        { "ERR unknown command", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "NOSCRIPT No matching script", RL_CORE_OK, RL_CORE_REDIRECT_NONE,
+          0, 0, RL_CORE_HOST_SAME, "" },
+        { "READONLY You can't write against a read only replica.",
+          RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "ASKING", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "MOVEDX 1 1.2.3.4:5", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "moved 1 1.2.3.4:5", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "TRYAGAINX", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME,
+          "" },
+        { "-", RL_CORE_OK, RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME,
+          "" },
+        /* MOVED or ASK, malformed. */
+        { "MOVED", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "MOVED ", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "ASK 3999", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0,
+          0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0,
+          0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:0", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE,
+          0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:65536", RL_CORE_EREPLY,
+          RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:6381x", RL_CORE_EREPLY,
+          RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:6381 x", RL_CORE_EREPLY,
+          RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 3999 127.0.0.1:6381\r\n", RL_CORE_EREPLY,
+          RL_CORE_REDIRECT_NONE, 0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 16384 1.2.3.4:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0,
+          0, RL_CORE_HOST_SAME, "" },
+        { "MOVED -1 1.2.3.4:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "MOVED 39a9 1.2.3.4:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0,
+          0, RL_CORE_HOST_SAME, "" },
+        { "MOVED  3999 1.2.3.4:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0,
+          0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 000001 1.2.3.4:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE,
+          0, 0, RL_CORE_HOST_SAME, "" },
+        { "MOVED 1 []:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+        { "MOVED 1 [name]:5", RL_CORE_EREPLY, RL_CORE_REDIRECT_NONE, 0, 0,
+          RL_CORE_HOST_SAME, "" },
+    };
+
+    rl_core_redirect_t  out;
+    size_t              i;
+
+    (void) unused;
+
+    for (i = 0; i < COUNT_OF(cases); i++) {
+        memset(&out, 0x5a, sizeof(out));
+
+        if (rl_core_parse_redirect(cases[i].msg, strlen(cases[i].msg), &out)
+            != cases[i].rc)
+        {
+            fail_msg("case %zu \"%s\": wrong status", i, cases[i].msg);
+        }
+
+        if (out.kind != cases[i].kind) {
+            fail_msg("case %zu \"%s\": kind %d", i, cases[i].msg,
+                     (int) out.kind);
+        }
+
+        if (out.kind != RL_CORE_REDIRECT_MOVED
+            && out.kind != RL_CORE_REDIRECT_ASK)
+        {
+            continue;
+        }
+
+        assert_int_equal(out.slot, cases[i].slot);
+        assert_int_equal(out.port, cases[i].port);
+        assert_int_equal(out.host_kind, cases[i].host_kind);
+        assert_int_equal(out.host_len, strlen(cases[i].host));
+
+        if (out.host_len > 0) {
+            assert_memory_equal(out.host, cases[i].host, out.host_len);
+            /* It points into the message. */
+            assert_true(out.host >= cases[i].msg
+                        && out.host < cases[i].msg + strlen(cases[i].msg));
+        }
+    }
+
+    /* Binary-safe: a NUL ends nothing, and is not a host byte. */
+    assert_int_equal(rl_core_parse_redirect(S("MOVED 1 1.2.3.4:5\0"), &out),
+                     RL_CORE_EREPLY);
+    assert_int_equal(rl_core_parse_redirect(S("MOVED 1 1.2\0.3.4:5"), &out),
+                     RL_CORE_OK);
+    assert_int_equal(out.host_kind, RL_CORE_HOST_NAME);
+
+    assert_int_equal(rl_core_parse_redirect(NULL, 0, &out), RL_CORE_OK);
+    assert_int_equal(out.kind, RL_CORE_REDIRECT_NONE);
+    assert_int_equal(rl_core_parse_redirect(NULL, 3, &out), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_parse_redirect(S("ASK 1 a:1"), NULL),
+                     RL_CORE_EINVAL);
+}
+
+
 int
 main(void)
 {
@@ -351,6 +786,10 @@ main(void)
         cmocka_unit_test(test_key_slot_vectors),
         cmocka_unit_test(test_key_slot_tags),
         cmocka_unit_test(test_zone_slot),
+        cmocka_unit_test(test_map_basic),
+        cmocka_unit_test(test_map_dedup),
+        cmocka_unit_test(test_map_errors),
+        cmocka_unit_test(test_redirect),
     };
 
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
