@@ -213,3 +213,45 @@ rl_core_parse_redirect(const char *msg, size_t len, rl_core_redirect_t *out)
     return rl::parseRedirect(view(msg, len), *out);
 }
 
+
+RL_CORE_EXPORT rl_core_status_e
+rl_core_cluster_group(const uint16_t *slots, size_t n, size_t *order,
+    rl_core_cluster_group_t *groups, size_t *ngroups) noexcept
+{
+    if (ngroups == nullptr
+        || (n > 0 && (slots == nullptr || order == nullptr
+                      || groups == nullptr)))
+    {
+        return RL_CORE_EINVAL;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (slots[i] >= RL_CORE_CLUSTER_SLOTS) {
+            *ngroups = 0;
+            return RL_CORE_EINVAL;
+        }
+    }
+
+    rl::groupBySlot(slots, n, order, groups, *ngroups);
+    return RL_CORE_OK;
+}
+
+
+RL_CORE_EXPORT rl_core_status_e
+rl_core_cluster_outcome(const rl_core_cluster_group_t *groups,
+    size_t ngroups, const size_t *order, size_t n,
+    const rl_core_group_state_e *states, const int *allowed,
+    rl_core_outcome_e *outcome, rl_core_cluster_refund_t *refunds,
+    size_t *nrefunds) noexcept
+{
+    if (outcome == nullptr || nrefunds == nullptr
+        || (ngroups > 0 && (groups == nullptr || states == nullptr))
+        || (n > 0 && (order == nullptr || allowed == nullptr
+                      || refunds == nullptr)))
+    {
+        return RL_CORE_EINVAL;
+    }
+
+    return rl::clusterOutcome(groups, ngroups, order, n, states, allowed,
+                              *outcome, refunds, *nrefunds);
+}

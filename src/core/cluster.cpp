@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 namespace rl {
 
@@ -410,6 +411,171 @@ rl_core_status_e parseRedirect(std::string_view msg,
 
     out = target;
     out.kind = kind;
+    return RL_CORE_OK;
+}
+
+
+void groupBySlot(const std::uint16_t *slots, std::size_t n,
+    std::size_t *order, rl_core_cluster_group_t *groups,
+    std::size_t &ngroups) noexcept
+{
+    ngroups = 0;
+
+    // Count the zones of each slot; groups in order of their first zone.
+    for (std::size_t i = 0; i < n; i++) {
+        std::size_t g = 0;
+
+        while (g < ngroups && groups[g].slot != slots[i]) {
+            g++;
+        }
+
+        if (g == ngroups) {
+            groups[g].slot = slots[i];
+            groups[g].count = 0;
+            ngroups++;
+        }
+
+        groups[g].count++;
+    }
+
+    std::size_t first = 0;
+
+    for (std::size_t g = 0; g < ngroups; g++) {
+        groups[g].first = first;
+        first += groups[g].count;
+        groups[g].count = 0;
+    }
+
+    // Place the zones in increasing index: each group keeps rate_limit
+    // order.
+    for (std::size_t i = 0; i < n; i++) {
+        std::size_t g = 0;
+
+        while (groups[g].slot != slots[i]) {
+            g++;
+        }
+
+        order[groups[g].first + groups[g].count++] = i;
+    }
+}
+
+
+namespace {
+
+// A group's state as the C caller stored it: read as the enum's integer,
+// since a value out of the enum's range is undefined behaviour to load
+// as the enum in C++.
+int groupState(const rl_core_group_state_e *states, std::size_t g) noexcept
+{
+    std::underlying_type_t<rl_core_group_state_e> v;
+
+    std::memcpy(&v, &states[g], sizeof(v));
+    return static_cast<int>(v);
+}
+
+}  // namespace
+
+rl_core_status_e clusterOutcome(const rl_core_cluster_group_t *groups,
+    std::size_t ngroups, const std::size_t *order, std::size_t n,
+    const rl_core_group_state_e *states, const int *allowed,
+    rl_core_outcome_e &outcome, rl_core_cluster_refund_t *refunds,
+    std::size_t &nrefunds) noexcept
+{
+    nrefunds = 0;
+    outcome = RL_CORE_OUTCOME_ADMIT;
+
+    // groups and order must be a partition of 0..n-1, in order.
+    std::size_t next = 0;
+
+    for (std::size_t g = 0; g < ngroups; g++) {
+        if (groups[g].count == 0 || groups[g].first != next
+            || groups[g].count > n - next)
+        {
+            return RL_CORE_EINVAL;
+        }
+
+        switch (groupState(states, g)) {
+        case RL_CORE_GROUP_ANSWERED:
+        case RL_CORE_GROUP_NOT_RUN:
+        case RL_CORE_GROUP_UNKNOWN:
+            break;
+        default:
+            return RL_CORE_EINVAL;
+        }
+
+        next += groups[g].count;
+    }
+
+    if (next != n) {
+        return RL_CORE_EINVAL;
+    }
+
+    // Each zone once (quadratic, as the grouping: a request has few
+    // zones, and a bitmap would allocate).
+    for (std::size_t i = 0; i < n; i++) {
+        if (order[i] >= n) {
+            return RL_CORE_EINVAL;
+        }
+
+        for (std::size_t j = 0; j < i; j++) {
+            if (order[j] == order[i]) {
+                return RL_CORE_EINVAL;
+            }
+        }
+    }
+
+    bool rejected = false, unanswered = false;
+
+    for (std::size_t g = 0; g < ngroups; g++) {
+        if (groupState(states, g) != RL_CORE_GROUP_ANSWERED) {
+            unanswered = true;
+            continue;
+        }
+
+        for (std::size_t k = 0; k < groups[g].count; k++) {
+            if (allowed[order[groups[g].first + k]] == 0) {
+                rejected = true;
+                break;
+            }
+        }
+    }
+
+    if (!rejected && !unanswered) {
+        return RL_CORE_OK;      // ADMIT: nothing to give back
+    }
+
+    outcome = rejected ? RL_CORE_OUTCOME_REJECT : RL_CORE_OUTCOME_ERROR;
+
+    // What consumed: the answered groups whose zones all allowed (the
+    // script commits only then).  Never a NOT_RUN group (nothing ran) nor
+    // an UNKNOWN one (a refund of what was not consumed would admit more
+    // than the limit).
+    for (std::size_t g = 0; g < ngroups; g++) {
+        if (groupState(states, g) != RL_CORE_GROUP_ANSWERED) {
+            continue;
+        }
+
+        bool all = true;
+
+        for (std::size_t k = 0; k < groups[g].count; k++) {
+            if (allowed[order[groups[g].first + k]] == 0) {
+                all = false;
+                break;
+            }
+        }
+
+        if (!all) {
+            continue;
+        }
+
+        for (std::size_t k = 0; k < groups[g].count; k++) {
+            rl_core_cluster_refund_t &r = refunds[nrefunds++];
+            r.group = g;
+            r.zone = order[groups[g].first + k];
+            r.cost = 1;
+        }
+    }
+
     return RL_CORE_OK;
 }
 

@@ -95,4 +95,19 @@ private:
 rl_core_status_e parseRedirect(std::string_view msg,
     rl_core_redirect_t &out) noexcept;
 
+// Groups zones by slot: groups in the order of their first zone, zones
+// in rate_limit order within each group.  order and groups hold n each.
+void groupBySlot(const std::uint16_t *slots, std::size_t n,
+    std::size_t *order, rl_core_cluster_group_t *groups,
+    std::size_t &ngroups) noexcept;
+
+// The outcome of a request decided per slot, and the refunds if it is not
+// admitted.  RL_CORE_EINVAL when groups and order do not describe a
+// partition of n zones.
+rl_core_status_e clusterOutcome(const rl_core_cluster_group_t *groups,
+    std::size_t ngroups, const std::size_t *order, std::size_t n,
+    const rl_core_group_state_e *states, const int *allowed,
+    rl_core_outcome_e &outcome, rl_core_cluster_refund_t *refunds,
+    std::size_t &nrefunds) noexcept;
+
 }  // namespace rl

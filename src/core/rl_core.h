@@ -612,6 +612,81 @@ rl_core_status_e rl_core_parse_redirect(const char *msg, size_t len,
     rl_core_redirect_t *out) RL_CORE_NOEXCEPT;
 
 
+/*
+ * A request decided per slot.  Zones whose keys share a slot go in one
+ * script call (the group); the script consumes for its zones only if all
+ * of them allow.  When groups disagree, the groups that consumed are
+ * refunded (one more call per group, not waited for).  Invariant: a
+ * request is never admitted by one slot and rejected by another with both
+ * consuming, once the refund lands; a refund is only ever of what a
+ * known answer consumed, so a refund can make another request be rejected
+ * that would have passed (the quota is held until it lands), never the
+ * reverse (no over-admission).
+ */
+typedef struct {
+    uint16_t  slot;
+    size_t    first;            /* its zones: order[first .. first+count) */
+    size_t    count;            /* >= 1 */
+} rl_core_cluster_group_t;
+
+/*
+ * Groups n zones (slots[i] the slot of zone i, in rate_limit order) into
+ * *ngroups groups: groups in order of their first zone, and within each,
+ * zone indices in rate_limit order, so each group's zones are
+ * order[first ..]: build its command from those zones in that order and
+ * its reply's i-th zone is order[first + i].  order and groups are the
+ * caller's, n entries each.  O(n * groups).  RL_CORE_EINVAL for NULL
+ * arguments with n > 0 or a slot >= 16384.
+ */
+rl_core_status_e rl_core_cluster_group(const uint16_t *slots, size_t n,
+    size_t *order, rl_core_cluster_group_t *groups, size_t *ngroups)
+    RL_CORE_NOEXCEPT;
+
+/* What became of one group's call. */
+typedef enum {
+    RL_CORE_GROUP_ANSWERED = 0, /* the script's reply: allowed[] is set */
+    RL_CORE_GROUP_NOT_RUN,      /* an error reply before the script
+                                   consumed (MOVED or ASK not followed,
+                                   TRYAGAIN, CLUSTERDOWN, NOSCRIPT, BUSY,
+                                   OOM, a script error): nothing consumed */
+    RL_CORE_GROUP_UNKNOWN       /* sent, no reply (timeout, connection
+                                   lost): it may have consumed, so it is
+                                   never refunded */
+} rl_core_group_state_e;
+
+typedef enum {
+    RL_CORE_OUTCOME_ADMIT = 0,  /* every group answered, every zone allowed */
+    RL_CORE_OUTCOME_REJECT,     /* a group answered with a zone rejecting */
+    RL_CORE_OUTCOME_ERROR       /* none rejected, some group unanswered:
+                                   the fail policy of those zones decides */
+} rl_core_outcome_e;
+
+/* Give back cost units of zone (an index into the request's zones). */
+typedef struct {
+    size_t    group;
+    size_t    zone;
+    uint32_t  cost;             /* 1 for now: one request */
+} rl_core_cluster_refund_t;
+
+/*
+ * The request's outcome from its groups (as rl_core_cluster_group() made
+ * them, for n zones), states[g] for each group and allowed[i] for each
+ * zone i of an answered group (others are not read).  refunds (n entries,
+ * the caller's) gets, for REJECT and ERROR, every zone of every answered
+ * group whose zones all allowed (it consumed), group by group and in
+ * order within each, so each group's entries make one call to that
+ * group's slot; *nrefunds is 0 for ADMIT.  For REJECT the glue sends the
+ * refunds; for ERROR it sends them only when the fail policy rejects the
+ * request, and drops them when it admits it.  RL_CORE_EINVAL for NULL
+ * arguments or groups and order that are not a partition of 0..n-1.
+ */
+rl_core_status_e rl_core_cluster_outcome(
+    const rl_core_cluster_group_t *groups, size_t ngroups,
+    const size_t *order, size_t n, const rl_core_group_state_e *states,
+    const int *allowed, rl_core_outcome_e *outcome,
+    rl_core_cluster_refund_t *refunds, size_t *nrefunds) RL_CORE_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif

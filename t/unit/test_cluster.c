@@ -778,6 +778,386 @@ test_redirect(void **unused)
 }
 
 
+/* Checks what must hold of any grouping of slots[0..n). */
+static void
+check_grouping(const uint16_t *slots, size_t n, const size_t *order,
+    const rl_core_cluster_group_t *groups, size_t ngroups)
+{
+    size_t  g, h, k, i, seen;
+    char    used[64];
+
+    assert_true(n <= sizeof(used));
+    memset(used, 0, sizeof(used));
+    seen = 0;
+
+    for (g = 0; g < ngroups; g++) {
+        assert_int_equal(groups[g].first, seen);
+        assert_true(groups[g].count >= 1);
+
+        for (h = 0; h < g; h++) {
+            assert_int_not_equal(groups[h].slot, groups[g].slot);
+            /* In order of their first zone. */
+            assert_true(order[groups[h].first] < order[groups[g].first]);
+        }
+
+        for (k = 0; k < groups[g].count; k++) {
+            i = order[groups[g].first + k];
+            assert_true(i < n);
+            assert_false(used[i]);
+            used[i] = 1;
+            assert_int_equal(slots[i], groups[g].slot);
+
+            /* rate_limit order within the group. */
+            if (k > 0) {
+                assert_true(order[groups[g].first + k - 1] < i);
+            }
+        }
+
+        seen += groups[g].count;
+    }
+
+    assert_int_equal(seen, n);
+}
+
+
+static void
+test_group(void **unused)
+{
+    static const uint16_t  a[] = { 7, 7, 7 };
+    static const uint16_t  b[] = { 1, 2, 1, 3, 2 };
+    static const uint16_t  c[] = { 16383, 0, 5, 0, 16383, 5, 9 };
+
+    rl_core_cluster_group_t  groups[8];
+    size_t                   order[8], ngroups;
+
+    (void) unused;
+
+    assert_int_equal(rl_core_cluster_group(a, 3, order, groups, &ngroups),
+                     RL_CORE_OK);
+    assert_int_equal(ngroups, 1);
+    check_grouping(a, 3, order, groups, ngroups);
+
+    assert_int_equal(rl_core_cluster_group(b, 5, order, groups, &ngroups),
+                     RL_CORE_OK);
+    assert_int_equal(ngroups, 3);
+    check_grouping(b, 5, order, groups, ngroups);
+    assert_int_equal(groups[0].slot, 1);
+    assert_int_equal(groups[1].slot, 2);
+    assert_int_equal(groups[2].slot, 3);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 1);
+    assert_int_equal(order[3], 4);
+    assert_int_equal(order[4], 3);
+
+    assert_int_equal(rl_core_cluster_group(c, 7, order, groups, &ngroups),
+                     RL_CORE_OK);
+    assert_int_equal(ngroups, 4);
+    check_grouping(c, 7, order, groups, ngroups);
+
+    assert_int_equal(rl_core_cluster_group(NULL, 0, NULL, NULL, &ngroups),
+                     RL_CORE_OK);
+    assert_int_equal(ngroups, 0);
+
+    assert_int_equal(rl_core_cluster_group(a, 3, order, groups, NULL),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_cluster_group(a, 3, NULL, groups, &ngroups),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_cluster_group((const uint16_t[]) { 1, 16384 },
+                                           2, order, groups, &ngroups),
+                     RL_CORE_EINVAL);
+}
+
+
+static void
+test_outcome(void **unused)
+{
+    /* Zones 0 and 2 in slot 1, zone 1 in slot 2, zone 3 in slot 3. */
+    static const uint16_t  slots[] = { 1, 2, 1, 3 };
+
+    static const struct {
+        rl_core_group_state_e  states[3];   /* slots 1, 2, 3 */
+        int                    allowed[4];  /* zones 0..3 */
+        rl_core_outcome_e      outcome;
+        size_t                 nrefunds;
+        size_t                 zones[4];    /* refunded, in order */
+    } cases[] = {
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_ANSWERED,
+            RL_CORE_GROUP_ANSWERED }, { 1, 1, 1, 1 },
+          RL_CORE_OUTCOME_ADMIT, 0, { 0 } },
+        /* Slot 2 rejects: slots 1 and 3 consumed, refunded. */
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_ANSWERED,
+            RL_CORE_GROUP_ANSWERED }, { 1, 0, 1, 1 },
+          RL_CORE_OUTCOME_REJECT, 3, { 0, 2, 3 } },
+        /* Zone 2 rejects: slot 1 consumed nothing (zone 0 neither). */
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_ANSWERED,
+            RL_CORE_GROUP_ANSWERED }, { 1, 1, 0, 1 },
+          RL_CORE_OUTCOME_REJECT, 2, { 1, 3 } },
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_ANSWERED,
+            RL_CORE_GROUP_ANSWERED }, { 0, 0, 0, 0 },
+          RL_CORE_OUTCOME_REJECT, 0, { 0 } },
+        /* An error, none rejected: the fail policy decides; the refund
+         * is there in case it rejects. */
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_NOT_RUN,
+            RL_CORE_GROUP_ANSWERED }, { 1, 0, 1, 1 },
+          RL_CORE_OUTCOME_ERROR, 3, { 0, 2, 3 } },
+        /* Unknown: never refunded, whatever it did. */
+        { { RL_CORE_GROUP_ANSWERED, RL_CORE_GROUP_UNKNOWN,
+            RL_CORE_GROUP_ANSWERED }, { 1, 1, 1, 0 },
+          RL_CORE_OUTCOME_REJECT, 2, { 0, 2 } },
+        { { RL_CORE_GROUP_UNKNOWN, RL_CORE_GROUP_UNKNOWN,
+            RL_CORE_GROUP_NOT_RUN }, { 1, 1, 1, 1 },
+          RL_CORE_OUTCOME_ERROR, 0, { 0 } },
+        /* A rejection beats an error. */
+        { { RL_CORE_GROUP_NOT_RUN, RL_CORE_GROUP_ANSWERED,
+            RL_CORE_GROUP_ANSWERED }, { 1, 0, 1, 1 },
+          RL_CORE_OUTCOME_REJECT, 1, { 3 } },
+    };
+
+    rl_core_cluster_group_t   groups[4];
+    rl_core_cluster_refund_t  refunds[4];
+    rl_core_outcome_e         outcome;
+    size_t                    order[4], ngroups, nrefunds, i, k;
+
+    (void) unused;
+
+    assert_int_equal(rl_core_cluster_group(slots, 4, order, groups,
+                                           &ngroups), RL_CORE_OK);
+    assert_int_equal(ngroups, 3);
+
+    for (i = 0; i < COUNT_OF(cases); i++) {
+        assert_int_equal(rl_core_cluster_outcome(groups, ngroups, order, 4,
+                                                 cases[i].states,
+                                                 cases[i].allowed, &outcome,
+                                                 refunds, &nrefunds),
+                         RL_CORE_OK);
+
+        if (outcome != cases[i].outcome || nrefunds != cases[i].nrefunds) {
+            fail_msg("case %zu: outcome %d, %zu refunds", i, (int) outcome,
+                     nrefunds);
+        }
+
+        for (k = 0; k < nrefunds; k++) {
+            assert_int_equal(refunds[k].zone, cases[i].zones[k]);
+            assert_int_equal(slots[refunds[k].zone],
+                             groups[refunds[k].group].slot);
+            assert_int_equal(refunds[k].cost, 1);
+        }
+    }
+
+    /* Not a partition. */
+    {
+        rl_core_group_state_e  st[3] = { RL_CORE_GROUP_ANSWERED,
+                                         RL_CORE_GROUP_ANSWERED,
+                                         RL_CORE_GROUP_ANSWERED };
+        int                    al[4] = { 1, 1, 1, 1 };
+        rl_core_cluster_group_t  bad[3];
+        size_t                 bad_order[4];
+
+        memcpy(bad, groups, sizeof(bad));
+        bad[1].count = 2;               /* overruns n */
+        assert_int_equal(rl_core_cluster_outcome(bad, 3, order, 4, st, al,
+                                                 &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        memcpy(bad, groups, sizeof(bad));
+        bad[2].count = 0;
+        assert_int_equal(rl_core_cluster_outcome(bad, 3, order, 4, st, al,
+                                                 &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        /* Too few zones covered. */
+        assert_int_equal(rl_core_cluster_outcome(groups, 2, order, 4, st, al,
+                                                 &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        memcpy(bad_order, order, sizeof(bad_order));
+        bad_order[3] = bad_order[0];    /* a zone twice */
+        assert_int_equal(rl_core_cluster_outcome(groups, 3, bad_order, 4, st,
+                                                 al, &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        bad_order[3] = 4;               /* out of range */
+        assert_int_equal(rl_core_cluster_outcome(groups, 3, bad_order, 4, st,
+                                                 al, &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        st[1] = (rl_core_group_state_e) 7;
+        assert_int_equal(rl_core_cluster_outcome(groups, 3, order, 4, st, al,
+                                                 &outcome, refunds,
+                                                 &nrefunds),
+                         RL_CORE_EINVAL);
+
+        assert_int_equal(rl_core_cluster_outcome(groups, 3, order, 4, st, al,
+                                                 NULL, refunds, &nrefunds),
+                         RL_CORE_EINVAL);
+        assert_int_equal(rl_core_cluster_outcome(groups, 3, order, 4, st, al,
+                                                 &outcome, NULL, &nrefunds),
+                         RL_CORE_EINVAL);
+    }
+
+    /* No zones: nothing to decide, admitted. */
+    assert_int_equal(rl_core_cluster_outcome(NULL, 0, NULL, 0, NULL, NULL,
+                                             &outcome, NULL, &nrefunds),
+                     RL_CORE_OK);
+    assert_int_equal(outcome, RL_CORE_OUTCOME_ADMIT);
+    assert_int_equal(nrefunds, 0);
+}
+
+
+/*
+ * The model: zones with quotas in a simulated Redis, random slots (few,
+ * so that groups form) and random answers.  A group's call consumes one
+ * unit from each of its zones iff it ran and all of them allowed (the
+ * script's all-or-nothing); an unknown call did or did not, at random.
+ * Then the request is admitted or not (for ERROR, by a random fail
+ * policy) and, if not, its refunds are applied.  What must hold:
+ *   - admitted by the outcome only if every group ran and allowed;
+ *   - a refund never gives back what was not consumed (no zone's
+ *     consumption below zero: no over-admission);
+ *   - once refunded, a request that is not admitted has consumed nothing
+ *     on any slot that answered (never admitted by one slot and
+ *     rejected by another with both consuming), only what unknown calls
+ *     may have taken;
+ *   - an admitted request consumed exactly one unit per zone;
+ *   - refunds come group by group, each zone once, cost 1.
+ */
+static void
+test_model(void **unused)
+{
+    rl_core_cluster_group_t   groups[16];
+    rl_core_cluster_refund_t  refunds[16];
+    rl_core_group_state_e     states[16];
+    rl_core_outcome_e         outcome;
+    uint64_t                  seed;
+    uint16_t                  slots[16];
+    size_t                    order[16], ngroups, nrefunds, n, i, g, k;
+    size_t                    round, last_group;
+    int                       allowed[16], consumed[16], group_ok;
+    int                       admitted, unknown_took[16], refunded[16];
+    unsigned                  counts[3] = { 0, 0, 0 };
+
+    (void) unused;
+
+    seed = 0x243f6a8885a308d3ULL;
+
+    for (round = 0; round < 50000; round++) {
+        n = 1 + (size_t) (next_random(&seed) % 16);
+
+        for (i = 0; i < n; i++) {
+            slots[i] = (uint16_t) (next_random(&seed) % 5) * 4095;
+            /* Mostly allowed, so that mixed outcomes are common. */
+            allowed[i] = next_random(&seed) % 6 != 0;
+            consumed[i] = 0;
+            refunded[i] = 0;
+        }
+
+        assert_int_equal(rl_core_cluster_group(slots, n, order, groups,
+                                               &ngroups), RL_CORE_OK);
+        check_grouping(slots, n, order, groups, ngroups);
+
+        for (g = 0; g < ngroups; g++) {
+            uint64_t  r = next_random(&seed) % 10;
+
+            states[g] = r < 8 ? RL_CORE_GROUP_ANSWERED
+                        : r == 8 ? RL_CORE_GROUP_NOT_RUN
+                                 : RL_CORE_GROUP_UNKNOWN;
+            unknown_took[g] = (int) (next_random(&seed) & 1);
+
+            group_ok = 1;
+
+            for (k = 0; k < groups[g].count; k++) {
+                group_ok &= allowed[order[groups[g].first + k]];
+            }
+
+            /* What Redis did. */
+            if ((states[g] == RL_CORE_GROUP_ANSWERED && group_ok)
+                || (states[g] == RL_CORE_GROUP_UNKNOWN && unknown_took[g]))
+            {
+                for (k = 0; k < groups[g].count; k++) {
+                    consumed[order[groups[g].first + k]]++;
+                }
+            }
+        }
+
+        assert_int_equal(rl_core_cluster_outcome(groups, ngroups, order, n,
+                                                 states, allowed, &outcome,
+                                                 refunds, &nrefunds),
+                         RL_CORE_OK);
+        counts[outcome]++;
+
+        if (outcome == RL_CORE_OUTCOME_ADMIT) {
+            assert_int_equal(nrefunds, 0);
+
+            for (g = 0; g < ngroups; g++) {
+                assert_int_equal(states[g], RL_CORE_GROUP_ANSWERED);
+            }
+
+            for (i = 0; i < n; i++) {
+                assert_true(allowed[i]);
+                assert_int_equal(consumed[i], 1);
+            }
+
+            continue;
+        }
+
+        /* Refunds: group by group, each zone once, of its group. */
+        last_group = 0;
+
+        for (k = 0; k < nrefunds; k++) {
+            assert_true(refunds[k].group < ngroups);
+            assert_true(refunds[k].group >= last_group);
+            last_group = refunds[k].group;
+            assert_true(refunds[k].zone < n);
+            assert_int_equal(slots[refunds[k].zone],
+                             groups[refunds[k].group].slot);
+            assert_int_equal(refunds[k].cost, 1);
+            assert_false(refunded[refunds[k].zone]);
+            refunded[refunds[k].zone] = 1;
+        }
+
+        admitted = outcome == RL_CORE_OUTCOME_ERROR
+                   && (next_random(&seed) & 1);     /* fail open */
+
+        if (admitted) {
+            /* Only for ERROR: the glue drops the refunds.  Nothing was
+             * rejected; what consumed stays consumed. */
+            continue;
+        }
+
+        for (k = 0; k < nrefunds; k++) {
+            consumed[refunds[k].zone] -= (int) refunds[k].cost;
+        }
+
+        for (g = 0; g < ngroups; g++) {
+            for (k = 0; k < groups[g].count; k++) {
+                i = order[groups[g].first + k];
+
+                /* Never a refund of what was not consumed. */
+                assert_true(consumed[i] >= 0);
+
+                if (states[g] != RL_CORE_GROUP_UNKNOWN) {
+                    /* Nothing left consumed on a slot that answered. */
+                    assert_int_equal(consumed[i], 0);
+                } else {
+                    assert_false(refunded[i]);
+                }
+            }
+        }
+    }
+
+    /* The model reached every outcome often. */
+    assert_true(counts[RL_CORE_OUTCOME_ADMIT] > 1000);
+    assert_true(counts[RL_CORE_OUTCOME_REJECT] > 1000);
+    assert_true(counts[RL_CORE_OUTCOME_ERROR] > 1000);
+}
+
+
 int
 main(void)
 {
@@ -790,6 +1170,9 @@ main(void)
         cmocka_unit_test(test_map_dedup),
         cmocka_unit_test(test_map_errors),
         cmocka_unit_test(test_redirect),
+        cmocka_unit_test(test_group),
+        cmocka_unit_test(test_outcome),
+        cmocka_unit_test(test_model),
     };
 
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
