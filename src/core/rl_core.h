@@ -436,6 +436,257 @@ int rl_core_redis_version_supported(const rl_core_version_t *v)
     RL_CORE_NOEXCEPT;
 
 
+
+/*
+ * ---------------------------------------------------------------------
+ * Redis Cluster routing (issue 11): the hash slot of a key, the slot map,
+ * the redirect replies, and the per-slot decision of a request whose
+ * zones live in different slots.  No sockets here: the glue converts
+ * hiredis replies into the neutral structs below and does the I/O.
+ * ---------------------------------------------------------------------
+ */
+
+#define RL_CORE_CLUSTER_SLOTS    16384
+/* A slot no master serves, or a node not in the map. */
+#define RL_CORE_CLUSTER_NO_NODE  0xffffffffu
+
+/*
+ * CRC-16/XMODEM of data (polynomial 0x1021, init 0, not reflected, no
+ * final xor: "123456789" gives 0x31c3), the CRC of the Redis Cluster
+ * specification.
+ */
+uint16_t rl_core_crc16(const char *data, size_t len) RL_CORE_NOEXCEPT;
+
+/*
+ * The hash slot Redis computes for key (any bytes): CRC16 mod 16384 of
+ * what lies between the first '{' and the first '}' after it, if that is
+ * not empty, else of the whole key.  key may be NULL when len is 0.
+ */
+uint16_t rl_core_key_slot(const char *key, size_t len) RL_CORE_NOEXCEPT;
+
+/*
+ * The slot of every key the zone passes to the script (all of
+ * PREFIX:{ZONE:CLIENT}:TAG[:WINDOW], the client key through
+ * rl_core_client_key()): the hash tag is "ZONE:" and the client key up to
+ * its first '}', if any, so it closes before TAG and is never empty.
+ * RL_CORE_EINVAL when zone is NULL, its key empty, its prefix or name too
+ * long, or when the prefix has braces that would move the hash tag so
+ * that the keys could not share a slot (a prefix rl_core_valid_prefix()
+ * accepts never does).
+ */
+rl_core_status_e rl_core_zone_slot(const rl_core_zone_request_t *zone,
+    uint16_t *slot) RL_CORE_NOEXCEPT;
+
+
+/* What a host of a slot map entry or a redirect is. */
+typedef enum {
+    RL_CORE_HOST_NUMERIC = 0,   /* IPv4 dotted quad or IPv6 (bare or in
+                                   brackets): hand it to hiredis */
+    RL_CORE_HOST_SAME,          /* empty (or NULL in CLUSTER SLOTS): the
+                                   host of the node that answered */
+    RL_CORE_HOST_NAME,          /* a hostname: needs resolving */
+    RL_CORE_HOST_UNKNOWN        /* "?": hostnames preferred, none set */
+} rl_core_host_kind_e;
+
+/*
+ * One slot range of the map, as the glue reads it from the reply:
+ *   CLUSTER SLOTS  each entry [start, end, [host, port, id, {meta}],
+ *                  replicas...]: one range, its master (the third
+ *                  element), replicas ignored.
+ *   CLUSTER SHARDS each shard {slots: [s1, e1, s2, e2, ...], nodes: [...]}:
+ *                  one range per pair, all with the node whose role is
+ *                  "master" (skip a shard with no master or no slots).
+ * host should be numeric: the "ip" field (SHARDS, or the SLOTS metadata
+ * map) when the preferred endpoint is a hostname or "?"; NULL or empty
+ * means the host the reply came from (origin below).  Borrowed for the
+ * call; the map keeps copies.  The integers are as Redis sent them (the
+ * core checks the bounds).
+ */
+typedef struct {
+    int64_t      start;         /* first slot, 0..16383 */
+    int64_t      end;           /* last slot, start..16383, inclusive */
+    const char  *host;
+    size_t       host_len;
+    int64_t      port;          /* 1..65535 */
+} rl_core_cluster_range_t;
+
+typedef struct rl_core_cluster_map_s  rl_core_cluster_map_t;
+
+/*
+ * Builds a slot map from n ranges (n may be 0: every slot unassigned).
+ * Masters are deduplicated by address (IPv4 or IPv6 bytes) and port and
+ * numbered from 0 in order of first appearance.  origin (numeric) is the
+ * host of the node that answered, used for empty hosts.  Slots that no
+ * range covers have no node (the spec allows a partial map; the glue
+ * treats their zones as errors and refreshes).  On success *map is a new
+ * map the caller frees with rl_core_cluster_map_destroy().  Errors (*map
+ * NULL, a NUL-terminated message in err, at most errlen bytes, when err
+ * is not NULL):
+ *   RL_CORE_EINVAL  NULL map, NULL ranges with n > 0, a host that is not
+ *                   numeric (a hostname, "?"), an empty host with no
+ *                   numeric origin;
+ *   RL_CORE_ERANGE  a slot or port out of bounds, start > end, or two
+ *                   ranges that overlap;
+ *   RL_CORE_ENOMEM.
+ */
+rl_core_status_e rl_core_cluster_map_create(
+    const rl_core_cluster_range_t *ranges, size_t n, const char *origin,
+    size_t origin_len, rl_core_cluster_map_t **map, char *err,
+    size_t errlen) RL_CORE_NOEXCEPT;
+
+void rl_core_cluster_map_destroy(rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/*
+ * The node index serving slot, O(1); RL_CORE_CLUSTER_NO_NODE when no
+ * master serves it, slot >= 16384 or map is NULL.
+ */
+uint32_t rl_core_cluster_map_lookup(const rl_core_cluster_map_t *map,
+    uint16_t slot) RL_CORE_NOEXCEPT;
+
+/* Number of distinct masters (node indices 0 .. count-1). */
+uint32_t rl_core_cluster_map_node_count(const rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/* Slots without a node: 0 for a complete map. */
+size_t rl_core_cluster_map_unassigned(const rl_core_cluster_map_t *map)
+    RL_CORE_NOEXCEPT;
+
+/* A master of the map; host is owned by the map, NUL-terminated. */
+typedef struct {
+    const char  *host;          /* numeric, IPv6 without brackets */
+    size_t       host_len;
+    uint16_t     port;
+} rl_core_cluster_node_t;
+
+/* RL_CORE_EINVAL for NULL arguments or index >= the node count. */
+rl_core_status_e rl_core_cluster_map_node(const rl_core_cluster_map_t *map,
+    uint32_t index, rl_core_cluster_node_t *out) RL_CORE_NOEXCEPT;
+
+/*
+ * The index of the master at host:port (numeric, compared as addresses:
+ * "::1" and "0:0::1" are one), or RL_CORE_CLUSTER_NO_NODE: a MOVED or ASK
+ * target that is already connected.
+ */
+uint32_t rl_core_cluster_map_find(const rl_core_cluster_map_t *map,
+    const char *host, size_t host_len, uint16_t port) RL_CORE_NOEXCEPT;
+
+
+/* The cluster errors of a reply; NONE for any other error. */
+typedef enum {
+    RL_CORE_REDIRECT_NONE = 0,
+    RL_CORE_REDIRECT_MOVED,     /* the slot lives elsewhere: resend there
+                                   and refresh the map */
+    RL_CORE_REDIRECT_ASK,       /* the slot is migrating: resend once
+                                   there, after ASKING; map unchanged */
+    RL_CORE_REDIRECT_TRYAGAIN,  /* keys of a migrating slot split between
+                                   nodes: an error of the zones */
+    RL_CORE_REDIRECT_CLUSTERDOWN,   /* an error of the zones; refresh */
+    RL_CORE_REDIRECT_CROSSSLOT  /* keys of one call in different slots:
+                                   a broken invariant of the grouping */
+} rl_core_redirect_kind_e;
+
+typedef struct {
+    rl_core_redirect_kind_e  kind;
+    uint16_t                 slot;      /* MOVED, ASK */
+    uint16_t                 port;      /* MOVED, ASK */
+    rl_core_host_kind_e      host_kind; /* MOVED, ASK */
+    const char              *host;      /* points into msg, brackets off;
+                                           host_len 0 for SAME */
+    size_t                   host_len;
+} rl_core_redirect_t;
+
+/*
+ * Classifies an error reply's text (hiredis's reply->str, without the
+ * leading '-'; one is skipped if present).  "MOVED <slot> <host>:<port>"
+ * and "ASK ...": the last ':' separates the port, because Redis writes
+ * IPv6 hosts bare ("MOVED 3999 ::1:6381"); "[::1]:6381" is accepted too;
+ * an empty host (":6380") is SAME; a hostname or "?" is reported as such.
+ * "TRYAGAIN ...", "CLUSTERDOWN ...", "CROSSSLOT ..." by their first word.
+ * RL_CORE_OK for any text (kind NONE when it is not a cluster error);
+ * RL_CORE_EREPLY when it says MOVED or ASK but slot, host or port are
+ * malformed or out of bounds (kind NONE); RL_CORE_EINVAL for NULL out,
+ * or NULL msg with len > 0.
+ */
+rl_core_status_e rl_core_parse_redirect(const char *msg, size_t len,
+    rl_core_redirect_t *out) RL_CORE_NOEXCEPT;
+
+
+/*
+ * A request decided per slot.  Zones whose keys share a slot go in one
+ * script call (the group); the script consumes for its zones only if all
+ * of them allow.  When groups disagree, the groups that consumed are
+ * refunded (one more call per group, not waited for).  Invariant: a
+ * request is never admitted by one slot and rejected by another with both
+ * consuming, once the refund lands; a refund is only ever of what a
+ * known answer consumed, so a refund can make another request be rejected
+ * that would have passed (the quota is held until it lands), never the
+ * reverse (no over-admission).
+ */
+typedef struct {
+    uint16_t  slot;
+    size_t    first;            /* its zones: order[first .. first+count) */
+    size_t    count;            /* >= 1 */
+} rl_core_cluster_group_t;
+
+/*
+ * Groups n zones (slots[i] the slot of zone i, in rate_limit order) into
+ * *ngroups groups: groups in order of their first zone, and within each,
+ * zone indices in rate_limit order, so each group's zones are
+ * order[first ..]: build its command from those zones in that order and
+ * its reply's i-th zone is order[first + i].  order and groups are the
+ * caller's, n entries each.  O(n * groups).  RL_CORE_EINVAL for NULL
+ * arguments with n > 0 or a slot >= 16384.
+ */
+rl_core_status_e rl_core_cluster_group(const uint16_t *slots, size_t n,
+    size_t *order, rl_core_cluster_group_t *groups, size_t *ngroups)
+    RL_CORE_NOEXCEPT;
+
+/* What became of one group's call. */
+typedef enum {
+    RL_CORE_GROUP_ANSWERED = 0, /* the script's reply: allowed[] is set */
+    RL_CORE_GROUP_NOT_RUN,      /* an error reply before the script
+                                   consumed (MOVED or ASK not followed,
+                                   TRYAGAIN, CLUSTERDOWN, NOSCRIPT, BUSY,
+                                   OOM, a script error): nothing consumed */
+    RL_CORE_GROUP_UNKNOWN       /* sent, no reply (timeout, connection
+                                   lost): it may have consumed, so it is
+                                   never refunded */
+} rl_core_group_state_e;
+
+typedef enum {
+    RL_CORE_OUTCOME_ADMIT = 0,  /* every group answered, every zone allowed */
+    RL_CORE_OUTCOME_REJECT,     /* a group answered with a zone rejecting */
+    RL_CORE_OUTCOME_ERROR       /* none rejected, some group unanswered:
+                                   the fail policy of those zones decides */
+} rl_core_outcome_e;
+
+/* Give back cost units of zone (an index into the request's zones). */
+typedef struct {
+    size_t    group;
+    size_t    zone;
+    uint32_t  cost;             /* 1 for now: one request */
+} rl_core_cluster_refund_t;
+
+/*
+ * The request's outcome from its groups (as rl_core_cluster_group() made
+ * them, for n zones), states[g] for each group and allowed[i] for each
+ * zone i of an answered group (others are not read).  refunds (n entries,
+ * the caller's) gets, for REJECT and ERROR, every zone of every answered
+ * group whose zones all allowed (it consumed), group by group and in
+ * order within each, so each group's entries make one call to that
+ * group's slot; *nrefunds is 0 for ADMIT.  For REJECT the glue sends the
+ * refunds; for ERROR it sends them only when the fail policy rejects the
+ * request, and drops them when it admits it.  RL_CORE_EINVAL for NULL
+ * arguments or groups and order that are not a partition of 0..n-1.
+ */
+rl_core_status_e rl_core_cluster_outcome(
+    const rl_core_cluster_group_t *groups, size_t ngroups,
+    const size_t *order, size_t n, const rl_core_group_state_e *states,
+    const int *allowed, rl_core_outcome_e *outcome,
+    rl_core_cluster_refund_t *refunds, size_t *nrefunds) RL_CORE_NOEXCEPT;
+
+
 #ifdef __cplusplus
 }
 #endif
