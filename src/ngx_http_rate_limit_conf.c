@@ -32,7 +32,9 @@
 static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
-    ngx_http_rate_limit_redis_conf_t *rcf, ngx_str_t *value);
+    ngx_http_rate_limit_addr_t *addr, ngx_str_t *value);
+static char *ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
@@ -235,6 +237,8 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                          n;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
+    ngx_array_t                       *addrs;
+    ngx_http_rate_limit_addr_t        *addr;
     ngx_http_rate_limit_redis_conf_t  *rcf;
 
     if (rmcf->redis != NULL) {
@@ -254,14 +258,108 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rcf->tls = NGX_CONF_UNSET;
     rcf->tls_verify = NGX_CONF_UNSET;
 
+    rcf->mode = NGX_CONF_UNSET_UINT;
+
     value = cf->args->elts;
 
-    rv = ngx_http_rate_limit_redis_address(cf, rcf, &value[1]);
-    if (rv != NGX_CONF_OK) {
-        return rv;
+    /* the addresses come first: every parameter has a "=" */
+
+    addrs = ngx_array_create(cf->pool, 3, sizeof(ngx_http_rate_limit_addr_t));
+    if (addrs == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strlchr(value[i].data, value[i].data + value[i].len, '=')
+            != NULL)
+        {
+            break;
+        }
+
+        addr = ngx_array_push(addrs);
+        if (addr == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_http_rate_limit_redis_address(cf, addr, &value[i]);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    if (addrs->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no redis address in \"rate_limit_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    for ( /* void */ ; i < cf->args->nelts; i++) {
+
+        if (ngx_http_rate_limit_param(&value[i], "mode=", &s) == NGX_OK) {
+            if (rcf->mode != NGX_CONF_UNSET_UINT) {
+                return "has a duplicate \"mode=\"";
+            }
+
+            if (s.len == 10 && ngx_strncmp(s.data, "standalone", 10) == 0) {
+                rcf->mode = NGX_HTTP_RATE_LIMIT_STANDALONE;
+
+            } else if (s.len == 8 && ngx_strncmp(s.data, "sentinel", 8) == 0)
+            {
+                rcf->mode = NGX_HTTP_RATE_LIMIT_SENTINEL;
+
+            } else if (s.len == 7 && ngx_strncmp(s.data, "cluster", 7) == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"mode=cluster\" is not supported yet");
+                return NGX_CONF_ERROR;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid mode \"%V\", must be "
+                                   "\"standalone\" or \"sentinel\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "master=", &s) == NGX_OK) {
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty name in \"master=\"");
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->master = s;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "sentinel_username=", &s)
+            == NGX_OK)
+        {
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty name in \"sentinel_username=\"");
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->sentinel_username = s;
+            continue;
+        }
+
+        if (ngx_http_rate_limit_param(&value[i], "sentinel_password=", &s)
+            == NGX_OK)
+        {
+            if (s.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "empty password in "
+                                   "\"sentinel_password=\"");
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->sentinel_password = s;
+            continue;
+        }
 
         if (ngx_http_rate_limit_param(&value[i], "db=", &s) == NGX_OK) {
             n = ngx_atoi(s.data, s.len);
@@ -385,6 +483,11 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    rv = ngx_http_rate_limit_redis_mode(cf, rcf, addrs);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     /* certificates and keys are read now: errors name this line */
 
     if (ngx_http_rate_limit_tls_conf(cf, rcf) != NGX_CONF_OK) {
@@ -405,12 +508,14 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 static char *
 ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
-    ngx_http_rate_limit_redis_conf_t *rcf, ngx_str_t *value)
+    ngx_http_rate_limit_addr_t *addr, ngx_str_t *value)
 {
     u_char     *p;
     ngx_url_t   u;
 
-    rcf->name = *value;
+    ngx_memzero(addr, sizeof(ngx_http_rate_limit_addr_t));
+
+    addr->name = *value;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
@@ -443,8 +548,8 @@ ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
         ngx_memcpy(p, u.host.data, u.host.len);
         p[u.host.len] = '\0';
 
-        rcf->unix_path.data = p;
-        rcf->unix_path.len = u.host.len;
+        addr->unix_path.data = p;
+        addr->unix_path.len = u.host.len;
 
         return NGX_CONF_OK;
     }
@@ -456,11 +561,78 @@ ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+    addr->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
                                   p, NGX_SOCKADDR_STRLEN, 0);
-    p[rcf->host.len] = '\0';
-    rcf->host.data = p;
-    rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+    p[addr->host.len] = '\0';
+    addr->host.data = p;
+    addr->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What the addresses are depends on the mode: the one node (standalone),
+ * or sentinels that name the master (sentinel).  The first address also
+ * gives the logs their name and TLS its default server name.
+ */
+
+static char *
+ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs)
+{
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_addr_t  *addr;
+
+    addr = addrs->elts;
+
+    rcf->name = addr[0].name;
+    rcf->host = addr[0].host;
+    rcf->port = addr[0].port;
+    rcf->unix_path = addr[0].unix_path;
+
+    if (rcf->mode == NGX_CONF_UNSET_UINT) {
+        rcf->mode = NGX_HTTP_RATE_LIMIT_STANDALONE;
+    }
+
+    if (rcf->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
+        if (addrs->nelts > 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"mode=standalone\" takes one address, "
+                               "not %ui", addrs->nelts);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rcf->master.len || rcf->sentinel_username.len
+            || rcf->sentinel_password.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"master=\" and \"sentinel_*=\" need "
+                               "\"mode=sentinel\"");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    /* NGX_HTTP_RATE_LIMIT_SENTINEL */
+
+    if (rcf->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"mode=sentinel\" needs \"master=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < addrs->nelts; i++) {
+        if (addr[i].unix_path.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "sentinel \"%V\": sentinels are reached "
+                               "over TCP", &addr[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rcf->sentinels = addrs;
 
     return NGX_CONF_OK;
 }

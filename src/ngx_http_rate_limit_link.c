@@ -37,6 +37,7 @@
 #include "ngx_http_rate_limit_reader.h"
 #include "ngx_http_rate_limit_log.h"
 #include "ngx_http_rate_limit_tls.h"
+#include "ngx_http_rate_limit_sentinel.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -93,11 +94,13 @@ typedef struct {
     ngx_msec_t                          connect_timeout;
     ngx_uint_t                          max_pending;
     void                               *ssl_ctx; /* NULL: plain TCP */
+    ngx_uint_t                          mode;   /* ngx_http_rate_limit_mode_e */
 
     ngx_uint_t                          nnodes;
     ngx_http_rate_limit_node_t         *nodes;
 
     unsigned                            exiting:1;
+    unsigned                            moving:1; /* to another master */
 } ngx_http_rate_limit_link_t;
 
 
@@ -125,6 +128,7 @@ static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_stop(ngx_http_rate_limit_conn_t *conn);
+static void ngx_http_rate_limit_link_move(const char *host, int port);
 static void ngx_http_rate_limit_link_fail_waiting(
     ngx_http_rate_limit_conn_t *conn);
 static ngx_http_rate_limit_conn_t *ngx_http_rate_limit_link_pick(
@@ -228,6 +232,7 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     link->connect_timeout = rcf->connect_timeout;
     link->max_pending = rcf->max_pending;
     link->ssl_ctx = rcf->ssl_ctx;
+    link->mode = rcf->mode;
 
     /* one node: sentinel and cluster routing add theirs */
 
@@ -245,7 +250,11 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         || ngx_http_rate_limit_link_copy(&link->password, &rcf->password,
                                          cycle->log)
            != NGX_OK
-        || ngx_http_rate_limit_link_copy(&node->name, &rcf->name, cycle->log)
+        || ngx_http_rate_limit_link_copy(&node->name,
+                                         link->mode
+                                         == NGX_HTTP_RATE_LIMIT_SENTINEL
+                                         ? &rcf->master : &rcf->name,
+                                         cycle->log)
            != NGX_OK
         || ngx_http_rate_limit_link_copy(&node->tls_name,
                                          &rcf->tls_server_name, cycle->log)
@@ -254,7 +263,10 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         goto failed;
     }
 
-    if (rcf->unix_path.len) {
+    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL) {
+        /* where the master is comes from the sentinels */
+
+    } else if (rcf->unix_path.len) {
         if (ngx_http_rate_limit_link_copy(&s, &rcf->unix_path, cycle->log)
             != NGX_OK)
         {
@@ -310,7 +322,17 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
                                        ngx_http_rate_limit_link_flush_handler,
                                        conn, cycle->log);
 
-        ngx_http_rate_limit_link_connect(conn);
+        if (link->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
+            ngx_http_rate_limit_link_connect(conn);
+        }
+    }
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+        && ngx_http_rate_limit_sentinel_init(cycle, rcf,
+                                             ngx_http_rate_limit_link_move)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -341,6 +363,8 @@ ngx_http_rate_limit_link_exit(void)
     /* from here no handler is called: nobody waits any more */
 
     link->exiting = 1;
+
+    ngx_http_rate_limit_sentinel_exit();
 
     for (n = 0; n < link->nnodes; n++) {
         node = &link->nodes[n];
@@ -509,6 +533,11 @@ ngx_http_rate_limit_link_connect(ngx_http_rate_limit_conn_t *conn)
 
     link = ngx_http_rate_limit_link;
     node = conn->node;
+
+    if (node->host == NULL && node->unix_path == NULL) {
+        /* the sentinels have not said where the master is yet */
+        return;
+    }
 
     (void) rl_core_conn_connect(&conn->st);
 
@@ -723,6 +752,85 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
     if (delay > 0) {
         ngx_http_rate_limit_link_fail_waiting(conn);
     }
+
+    /* the master may have moved: a failover, a replica, READONLY */
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL && !link->moving) {
+        ngx_http_rate_limit_sentinel_refresh();
+    }
+}
+
+
+/*
+ * The sentinels name the master: every connection goes there, at once
+ * and with a fresh backoff, unless it is there already.
+ */
+
+static void
+ngx_http_rate_limit_link_move(const char *host, int port)
+{
+    u_char                      *p, *name;
+    size_t                       len;
+    ngx_uint_t                   i, same;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+    node = &link->nodes[0];
+
+    same = node->host != NULL && node->port == port
+           && ngx_strcmp(node->host, host) == 0;
+
+    if (!same) {
+        len = ngx_strlen(host);
+
+        /* the host, and the name the logs give the node: "host:port" */
+
+        p = ngx_alloc(len + 1, link->log);
+        name = ngx_alloc(len + 1 + NGX_INT_T_LEN, link->log);
+
+        if (p == NULL || name == NULL) {
+            ngx_free(p);
+            ngx_free(name);
+            return;
+        }
+
+        ngx_free(node->host);
+        ngx_free(node->name.data);
+
+        node->host = (char *) p;
+        ngx_memcpy(p, host, len + 1);
+        node->port = port;
+
+        node->name.data = name;
+        node->name.len = ngx_sprintf(name, "%s:%d", host, port) - name;
+
+        ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
+                      "rate_limit: the master is at %V", &node->name);
+    }
+
+    link->moving = 1;
+
+    for (i = 0; i < node->nconns; i++) {
+        conn = &node->conns[i];
+
+        if (same && conn->st.state != RL_CORE_CONN_DOWN) {
+            continue;
+        }
+
+        ngx_http_rate_limit_link_drop(conn);
+
+        conn->st.failures = 0;
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        ngx_add_timer(&conn->retry, 0);
+    }
+
+    link->moving = 0;
 }
 
 

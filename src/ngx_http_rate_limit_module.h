@@ -36,11 +36,34 @@ typedef struct {
 } ngx_http_rate_limit_zone_t;
 
 
+/* A Redis address as rate_limit_redis names it, resolved at nginx -t. */
 typedef struct {
     ngx_str_t                   name;       /* as written, for logs */
     ngx_str_t                   host;       /* numeric, NUL-terminated */
     int                         port;
     ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
+} ngx_http_rate_limit_addr_t;
+
+
+typedef enum {
+    NGX_HTTP_RATE_LIMIT_STANDALONE = 0,
+    NGX_HTTP_RATE_LIMIT_SENTINEL
+} ngx_http_rate_limit_mode_e;
+
+
+typedef struct {
+    /* the first address: the node (standalone) or the first sentinel */
+    ngx_str_t                   name;       /* as written, for logs */
+    ngx_str_t                   host;       /* numeric, NUL-terminated */
+    int                         port;
+    ngx_str_t                   unix_path;  /* NUL-terminated, or empty */
+
+    ngx_uint_t                  mode;       /* ngx_http_rate_limit_mode_e */
+    ngx_array_t                *sentinels;  /* ngx_http_rate_limit_addr_t */
+    ngx_str_t                   master;     /* NUL-terminated */
+    ngx_str_t                   sentinel_username;
+    ngx_str_t                   sentinel_password;
+
     ngx_int_t                   db;         /* -1: no SELECT */
     ngx_str_t                   username;
     ngx_str_t                   password;

@@ -30,6 +30,19 @@ typedef int     ngx_http_rate_limit_elements_t;
 #define NGX_HTTP_RATE_LIMIT_ELEMENT_BYTES  16
 
 
+static const ngx_http_rate_limit_shape_t *ngx_http_rate_limit_reader_shape(
+    ngx_http_rate_limit_reader_t *rd);
+
+
+/*
+ * A subscribed connection's messages come with no command waiting:
+ * ["message", channel, payload], a few hundred bytes.
+ */
+static const ngx_http_rate_limit_shape_t  ngx_http_rate_limit_push_shape = {
+    1, 1024
+};
+
+
 static ngx_int_t ngx_http_rate_limit_reader_take(const redisReadTask *task,
     ngx_uint_t array, size_t bytes);
 static void *ngx_http_rate_limit_reader_string(const redisReadTask *task,
@@ -99,13 +112,13 @@ ngx_http_rate_limit_reader_check(ngx_http_rate_limit_reader_t *rd)
         return NGX_OK;
     }
 
-    if (rd->ac->replies.head == NULL) {
+    shape = ngx_http_rate_limit_reader_shape(rd);
+
+    if (shape == NULL) {
         /* bytes nobody asked for: refused once parsed, never buffered */
         rd->refused = NGX_HTTP_RATE_LIMIT_REFUSED_UNASKED;
         return NGX_ERROR;
     }
-
-    shape = rd->ac->replies.head->privdata;
 
     /* the reply's parsed part, when it is an array, counts too */
 
@@ -156,15 +169,14 @@ ngx_http_rate_limit_reader_take(const redisReadTask *task, ngx_uint_t array,
     size_t bytes)
 {
     ngx_uint_t                          depth;
-    redisCallback                      *head;
     const redisReadTask                *t;
     ngx_http_rate_limit_reader_t       *rd;
     const ngx_http_rate_limit_shape_t  *shape;
 
     rd = task->privdata;
-    head = rd->ac->replies.head;
+    shape = ngx_http_rate_limit_reader_shape(rd);
 
-    if (head == NULL) {
+    if (shape == NULL) {
         /*
          * An error hiredis handles itself: it drops the connection and
          * names the error in errstr.
@@ -176,8 +188,6 @@ ngx_http_rate_limit_reader_take(const redisReadTask *task, ngx_uint_t array,
         rd->refused = NGX_HTTP_RATE_LIMIT_REFUSED_UNASKED;
         return NGX_ERROR;
     }
-
-    shape = head->privdata;
 
     depth = array;
     for (t = task->parent; t; t = t->parent) {
@@ -294,3 +304,22 @@ ngx_http_rate_limit_reader_bool(const redisReadTask *task, int value)
 }
 
 #endif
+
+
+/* The shape of the reply being read: its command's, or NULL if none asked. */
+
+static const ngx_http_rate_limit_shape_t *
+ngx_http_rate_limit_reader_shape(ngx_http_rate_limit_reader_t *rd)
+{
+    redisAsyncContext  *ac = rd->ac;
+
+    if (ac->replies.head != NULL) {
+        return ac->replies.head->privdata;
+    }
+
+    if (ac->c.flags & REDIS_SUBSCRIBED) {
+        return &ngx_http_rate_limit_push_shape;
+    }
+
+    return NULL;
+}
