@@ -76,7 +76,7 @@ RL_CORE_EXPORT void
 rl_core_sha1_hex(const void *data, size_t len, char out[41]) noexcept
 {
     rl::sha1Hex(data, len, out);
-    out[rl::Sha1::hexSize] = '\0';
+    out[rl::sha1HexSize] = '\0';
 }
 
 
