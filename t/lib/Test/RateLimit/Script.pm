@@ -51,13 +51,26 @@ sub redis_db {
 
 sub is_error { Test::RateLimit::Redis::is_error(@_) }
 
-sub script_text {
-    my ($alg) = @_;
+sub slurp {
+    my ($path) = @_;
 
-    my $path = "$root/lua/$alg.lua";
     open my $fh, '<:raw', $path or die "$path: $!";
     local $/;
     return scalar <$fh>;
+}
+
+# lua/ALG.lua as it runs alone: the driver lua/standalone.lua is put at
+# its "-- [standalone]" line, below which the file calls it.
+sub script_text {
+    my ($alg) = @_;
+
+    my $text = slurp("$root/lua/$alg.lua");
+    my $driver = slurp("$root/lua/standalone.lua");
+
+    $text =~ s/^(-- \[standalone\]\n)/$1$driver/m
+        or die "lua/$alg.lua: no \"-- [standalone]\" line";
+
+    return $text;
 }
 
 # The module's script, as the build assembles it.
