@@ -8,6 +8,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(redis);
 
 # The blocks that make requests count them against one Redis (a second
 # round would find the first one's counts): one round.
@@ -28,8 +29,6 @@ sub emerg {
     my ($msg, $file, $line) = @_;
     return qr/\[emerg\] \d+#\d+: \Q$msg\E in \S+\/html\/\Q$file\E\.conf:$line$/;
 }
-
-sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
 
 # A gcra key whose next request is an hour away (burst 0).
 sub block_gcra_key {

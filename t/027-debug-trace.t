@@ -5,6 +5,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(flush);
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 
@@ -21,11 +22,6 @@ plan tests => repeat_each() * 26;
 no_long_string();
 log_level('debug');
 check_accum_error_log();
-
-sub flush {
-    Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT})
-        ->cmd('FLUSHALL');
-}
 
 run_tests();
 
