@@ -14,6 +14,21 @@ package Test::RateLimit::Helpers;
 #                           and burst B rejects it for 3600 s - B * T
 #   block_client(ZONE...)   block_keys of 127.0.0.1's key in each gcra
 #                           ZONE of the default prefix
+#
+# and the block sections several suites share:
+#
+#   add_block_preprocessor(sub {
+#       set_defaults(shift, config => open_closed_config(),
+#                    no_shutdown_error_log => clean_shutdown());
+#   });
+#
+#   set_defaults($block, SECTION => TEXT, ...)
+#                           each SECTION the block does not have itself
+#   open_closed_config()    /open and /closed, limited by zone z, failing
+#                           open and closed, with $rate_limit_status in
+#                           X-RL
+#   clean_shutdown()        what a stop must not log: alerts, an open
+#                           socket left, a worker killed by a signal
 
 use strict;
 use warnings;
@@ -21,7 +36,8 @@ use warnings;
 use Test::RateLimit::Redis;
 
 use Exporter 'import';
-our @EXPORT_OK = qw(redis flush block_keys block_client);
+our @EXPORT_OK = qw(redis flush block_keys block_client set_defaults
+                    open_closed_config clean_shutdown);
 
 sub redis {
     return Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT});
@@ -38,5 +54,33 @@ sub block_keys {
 }
 
 sub block_client { block_keys(map { "rl:{$_:127.0.0.1}:g" } @_) }
+
+sub set_defaults {
+    my ($block, %sections) = @_;
+
+    for my $name (sort keys %sections) {
+        $block->set_value($name, $sections{$name})
+            unless defined $block->$name;
+    }
+}
+
+sub open_closed_config {
+    return <<'_EOC_';
+    location = /open {
+        rate_limit z;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+
+    location = /closed {
+        rate_limit z;
+        rate_limit_fail_open off;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+_EOC_
+}
+
+sub clean_shutdown { "[alert]\nopen socket\nexited on signal\n" }
 
 1;
