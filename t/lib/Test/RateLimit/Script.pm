@@ -145,9 +145,11 @@ sub pttl_within {
                            . "$max_ms]");
 }
 
-# A zone's reply obeys DESIGN.md's rules: five integers, allowed 0|1,
-# limit >= 1, 0 <= remaining <= limit, remaining 0 when denied, times >= 0,
-# retry_after 0 iff remaining > 0.  Returns true if so.
+# A zone's reply obeys the rules every lua/ALG.lua states (and that
+# rl_core_decode_reply() in src/core/rl_core.h checks): five integers,
+# allowed 0|1, limit >= 1, 0 <= remaining <= limit, remaining 0 when
+# denied, times >= 0, retry_after 0 iff remaining > 0.  Returns true if
+# so.
 sub reply_ok {
     my ($rep, $name) = @_;
 
