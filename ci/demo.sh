@@ -30,15 +30,22 @@ sed -e "s|@MODULE@|$top/build/ngx_http_rate_limit_module.so|" \
     -e "s|@PREFIX@|$run|g" -e "s|@REDIS_PORT@|$redis_port|" \
     -e "s|@PORT@|$port|" "$top/examples/demo.conf" > "$run/conf/nginx.conf"
 
+# die FILE MESSAGE: FILE (a log) and MESSAGE on stderr, then exit 1
+die() {
+    cat "$1" >&2
+    echo "demo: $2" >&2
+    exit 1
+}
+
 wait_for 200 redis_up redis-cli "$redis_port" \
-    || { cat "$run/redis.log" >&2; echo "demo: redis-server did not start" >&2; exit 1; }
+    || die "$run/redis.log" "redis-server did not start"
 
 nginx=$(nginx_binary)
 "$nginx" -p "$run" -c "$run/conf/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
 
 wait_for 200 test -f "$run/logs/nginx.pid" \
-    || { cat "$run/logs/error.log" >&2; echo "demo: nginx did not start" >&2; exit 1; }
+    || die "$run/logs/error.log" "nginx did not start"
 sleep 0.2
 
 # request ARGS...: prints the status line and the rate-limit fields
