@@ -112,7 +112,7 @@ $(TEST_MODULE): t/module/ngx_http_rl_test_access_module.c \
 
 $(BUILD)/unit/%: t/unit/%.c $(CORE_LIB) | $(BUILD)/unit
 	$(CC) -std=c99 -g -Wall -Wextra -Werror -Isrc/core -o $@ $< \
-	    $(CORE_LIB) -lcmocka -lhiredis -lstdc++ -lm
+	    $(CORE_LIB) -lcmocka -lhiredis -lcrypto -lstdc++ -lm
 
 unit: $(UNIT_BINS)
 	sh ci/run-unit.sh $(UNIT_BINS)

@@ -54,11 +54,16 @@
 # favour the benchmark's processes on a busy machine), NGINX (the binary).
 # The defaults take about three and a half minutes.  Everything started here is
 # stopped by pid, also on error or Ctrl-C.
+#
+# The nginx configuration is ci/bench/nginx.conf.in, the report
+# ci/bench/report.awk, wrk's scripts ci/bench/*.lua; ports, waiting and
+# stopping by pid come from ci/lib.sh.
 
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. ci/lib.sh
 
 build=${BUILD:-build}
 so=$top/$build/ngx_http_rate_limit_module.so
@@ -72,7 +77,7 @@ nkeys=${BENCH_KEYS:-1000000}
 ntwice=${BENCH_KEYS_TWICE:-50000}
 keys_max_time=${BENCH_KEYS_MAX_TIME:-150}
 nice_level=${BENCH_NICE:-}
-nginx_bin=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+nginx_bin=${NGINX:-$(nginx_binary)}
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
@@ -118,29 +123,6 @@ redis_pid=
 nginx_pid=
 wrk_pid=
 
-# alive PID: running, and not a zombie waiting for its parent
-alive() {
-    [ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" ] \
-        && [ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
-}
-
-# stop PID: TERM, then KILL after 10 s; waits until it is gone (and reaps
-# it when it is a child of this shell)
-stop() {
-    [ -n "$1" ] || return 0
-    kill "$1" 2>/dev/null || return 0
-    i=0
-    while alive "$1"; do
-        i=$((i + 1))
-        if [ $i -eq 100 ]; then
-            kill -KILL "$1" 2>/dev/null
-        fi
-        sleep 0.1
-    done
-    wait "$1" 2>/dev/null
-    return 0
-}
-
 cleanup() {
     trap - EXIT INT TERM HUP
     stop "$wrk_pid"
@@ -156,12 +138,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'say "bench: interrupted"; exit 130' INT TERM HUP
-
-free_port() {
-    perl -MIO::Socket::INET -e \
-        'print IO::Socket::INET->new(Listen => 1,
-             LocalAddr => "127.0.0.1:0")->sockport'
-}
 
 clk_tck=$(getconf CLK_TCK)
 
@@ -235,12 +211,8 @@ pin "$client_cpu" redis-server --bind 127.0.0.1 --port "$redis_port" \
     --logfile "$run/redis.log" &
 redis_pid=$!
 
-i=0
-until rcli ping 2>/dev/null | grep -q PONG; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { cat "$run/redis.log" >&2; die "redis-server did not start"; }
-    sleep 0.05
-done
+wait_for 100 redis_up redis-cli "$redis_port" \
+    || { cat "$run/redis.log" >&2; die "redis-server did not start"; }
 
 
 # NGINX: one worker on its own CPU.
@@ -254,83 +226,9 @@ mkdir -p "$run/logs"
 # the code under the running nginx.
 cp "$so" "$run/ngx_http_rate_limit_module.so"
 
-cat > "$run/nginx.conf" <<EOF
-load_module $run/ngx_http_rate_limit_module.so;
-
-worker_processes 1;
-worker_cpu_affinity $affinity;
-worker_rlimit_nofile 8192;
-master_process on;
-daemon off;
-pid $run/nginx.pid;
-error_log $run/error.log warn;
-
-events {
-    worker_connections 4096;
-}
-
-http {
-    access_log off;
-    keepalive_requests 1000000000;
-    keepalive_timeout 300s;
-
-    # timeout=1s: a scheduling hiccup of a busy machine is not what is
-    # measured (any timeout still shows, as a 503 that fails the checks)
-    rate_limit_redis 127.0.0.1:$redis_port timeout=1s;
-
-    # passes everything: 1 us emission interval, a second of burst
-    rate_limit_zone bench_pass key=\$http_x_api_key rate=1000000r/s
-                    burst=1000000;
-
-    # one request a day: the bench's key is over its limit all run long
-    rate_limit_zone bench_deny key=\$http_x_api_key rate=1r/d;
-    rate_limit_zone bench_deny_nocache key=\$http_x_api_key rate=1r/d
-                    cache=0;
-    rate_limit_zone bench_keys key=\$http_x_api_key rate=1r/d;
-
-    limit_req_zone \$http_x_api_key zone=bench_lr:10m rate=1000000r/s;
-
-    server {
-        listen 127.0.0.1:$nginx_port;
-
-        location = /plain {
-            empty_gif;
-        }
-
-        location = /limit_req {
-            limit_req zone=bench_lr burst=1000000 nodelay;
-            empty_gif;
-        }
-
-        location = /rl_pass {
-            rate_limit bench_pass;
-            rate_limit_fail_open off;
-            empty_gif;
-        }
-
-        location = /rl_deny_cache {
-            rate_limit bench_deny;
-            rate_limit_fail_open off;
-            rate_limit_log_level info;
-            empty_gif;
-        }
-
-        location = /rl_deny_nocache {
-            rate_limit bench_deny_nocache;
-            rate_limit_fail_open off;
-            rate_limit_log_level info;
-            empty_gif;
-        }
-
-        location = /rl_keys {
-            rate_limit bench_keys;
-            rate_limit_fail_open off;
-            rate_limit_log_level info;
-            empty_gif;
-        }
-    }
-}
-EOF
+sed -e "s|@RUN@|$run|g" -e "s|@AFFINITY@|$affinity|" \
+    -e "s|@REDIS_PORT@|$redis_port|" -e "s|@PORT@|$nginx_port|" \
+    "$top/ci/bench/nginx.conf.in" > "$run/nginx.conf"
 
 "$nginx_bin" -t -q -p "$run" -c "$run/nginx.conf" -e "$run/error.log" \
     || { cat "$run/error.log" >&2; die "nginx -t failed"; }
@@ -588,111 +486,9 @@ awk -v rounds="$rounds" -v duration="$duration" -v conns="$conns" \
     -v kcalls="$kcalls" -v kcpu="$kcpu" -v kdur="$kdur" \
     -v kticks="$((t1 - t0))" -v hz="$clk_tck" -v kmem="$kmem" \
     -v rss0="$rss0" -v rss1="$rss1" -v kwhy="$kwhy" \
-    -v redis_stalls="$redis_stalls" -v nginx_errors="$nginx_errors" -v load="$load" -v ncpus="$ncpu" '
-function median(cfg, col,    n, i, j, t, v) {
-    n = 0
-    for (i = 1; i <= nrow; i++) {
-        if (rcfg[i] == cfg) v[++n] = val[i, col]
-    }
-    for (i = 2; i <= n; i++) {          # insertion sort, a few values
-        t = v[i]
-        for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
-        v[j + 1] = t
-    }
-    if (n == 0) return 0
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-}
-function mark(ok) { return ok ? "PASS" : "MISS" }
-{
-    nrow++
-    rcfg[nrow] = $1
-    for (c = 3; c <= NF; c++) val[nrow, c] = $c
-    runs[$1]++
-    if ($NF == 1) good[$1]++
-    if (!($1 in seen)) { seen[$1] = 1; order[++ncfg] = $1 }
-}
-END {
-    for (k = 1; k <= ncfg; k++) {
-        cfg = order[k]
-        rps[cfg] = median(cfg, 3); p50[cfg] = median(cfg, 4)
-        p99[cfg] = median(cfg, 5); ngxus[cfg] = median(cfg, 6)
-        busy[cfg] = median(cfg, 7); rcpu[cfg] = median(cfg, 8)
-        cpr[cfg] = median(cfg, 9)
-        okrow[cfg] = (good[cfg] == runs[cfg])
-    }
-    plain = rps["plain"]
-
-    printf "\nngx_http_rate_limit_module benchmark: nginx %s, redis %s, %d CPUs\n",
-        nginx_version, redis_version, ncpus
-    printf "wrk -t%d -c%d, %d rounds x %d s per configuration, medians; nginx worker on CPU %s, wrk + redis-server on CPU %s; load average %s at start\n\n",
-        threads, conns, rounds, duration, nginx_cpu, client_cpu, load
-
-    printf "%-16s %9s %8s %8s %7s %10s %6s %10s %9s %s\n",
-        "config", "req/s", "p50 ms", "p99 ms", "xplain",
-        "nginx us/r", "busy%", "redis us/r", "calls/r", "checks"
-    for (k = 1; k <= ncfg; k++) {
-        cfg = order[k]
-        printf "%-16s %9.0f %8.3f %8.3f %7.2f %10.2f %6.1f %10.2f %9.4f %s\n",
-            cfg, rps[cfg], p50[cfg], p99[cfg],
-            (plain > 0 ? rps[cfg] / plain : 0),
-            ngxus[cfg], busy[cfg], rcpu[cfg], cpr[cfg],
-            (okrow[cfg] ? sprintf("ok %d/%d", good[cfg], runs[cfg]) \
-                        : sprintf("INVALID %d/%d ok", good[cfg], runs[cfg]))
-    }
-
-    # pipelining: module commands per read, in the passing runs
-    n = 0
-    for (i = 1; i <= nrow; i++) {
-        if (rcfg[i] == "rl_pass" && val[i, 11] > 0) {
-            pipe[++n] = val[i, 10] / val[i, 11]
-        }
-    }
-    for (i = 2; i <= n; i++) {
-        t = pipe[i]
-        for (j = i - 1; j >= 1 && pipe[j] > t; j--) pipe[j + 1] = pipe[j]
-        pipe[j + 1] = t
-    }
-    cpr_pipe = n ? (n % 2 ? pipe[(n + 1) / 2] : (pipe[n / 2] + pipe[n / 2 + 1]) / 2) : 0
-    printf "\npipelining (rl_pass): %.1f EVALSHA per Redis read (INFO total_reads_processed)\n", cpr_pipe
-    printf "redis (rl_pass): %.2f us CPU per decision, of which %.2f us inside EVALSHA (INFO commandstats usec_per_call)\n",
-        cpr["rl_pass"] ? rcpu["rl_pass"] / cpr["rl_pass"] : 0, median("rl_pass", 12)
-
-    krps = kreq / (kdur / 1e6)
-    printf "memory (rl_keys): %d requests, %d distinct keys passed, %d rejected by Redis and cached, %.0f req/s, nginx %.2f us/r, redis %.2f us per call, used_memory %.1f MB\n",
-        kreq, k200, k429, krps, kticks / hz * 1e6 / kreq,
-        kcalls ? kcpu * 1e6 / kcalls : 0, kmem / 1048576
-    printf "worker VmRSS %.1f MB before, %.1f MB after: %+.1f MB%s\n",
-        rss0 / 1024, rss1 / 1024, (rss1 - rss0) / 1024,
-        kwhy != "" ? "   INVALID:" kwhy : ""
-    printf "redis stalls of 20 ms or more (LATENCY LATEST, max): %s\n",
-        redis_stalls != "" ? redis_stalls : "none"
-    if (nginx_errors > 0)
-        printf "error.log: %d lines at error or above (see below)\n", nginx_errors
-
-    # the targets of issue 5
-    printf "\ntargets (issue 5)                                        measured      status\n"
-    t = plain ? rps["rl_pass"] / plain : 0
-    printf "%-56s %-13s %s\n", "passed req/s >= 0.55 x plain",
-        sprintf("%.2f x", t), mark(t >= 0.55 && okrow["rl_pass"] && okrow["plain"])
-    if (busy["rl_pass"] < 90 && ngxus["rl_pass"] > 0)
-        printf "%-56s %-13s %s\n", "  (nginx not saturated: CPU 1 bounds it; 1/CPU per req)",
-            sprintf("%.2f x", ngxus["plain"] / ngxus["rl_pass"]), "info"
-    t = ngxus["plain"] ? ngxus["rl_pass"] / ngxus["plain"] : 0
-    printf "%-56s %-13s %s\n", "nginx CPU per passed request <= 1.5 x plain",
-        sprintf("%.2f x", t), mark(t <= 1.5 && t > 0 && okrow["rl_pass"] && okrow["plain"])
-    t = cpr["rl_pass"] ? rcpu["rl_pass"] / cpr["rl_pass"] : 0
-    printf "%-56s %-13s %s\n", "redis CPU per decision <= 10 us (rl_pass)",
-        sprintf("%.2f us", t), mark(t <= 10 && t > 0 && okrow["rl_pass"])
-    t = rps["limit_req"] ? rps["rl_deny_cache"] / rps["limit_req"] : 0
-    printf "%-56s %-13s %s\n", "rejected (deny cache) req/s >= 0.9 x limit_req",
-        sprintf("%.2f x", t), mark(t >= 0.9 && okrow["rl_deny_cache"] && okrow["limit_req"])
-    t = cpr["rl_deny_cache"]
-    printf "%-56s %-13s %s\n", "  ... with about 0 Redis calls per request",
-        sprintf("%.4f", t), mark(t < 0.001 && okrow["rl_deny_cache"])
-    t = (rss1 - rss0) / 1024
-    printf "%-56s %-13s %s\n", sprintf("worker RSS after %d distinct keys <= start + 4 MB", nkeys),
-        sprintf("%+.1f MB", t), mark(t <= 4 && kwhy == "")
-}' "$results"
+    -v redis_stalls="$redis_stalls" -v nginx_errors="$nginx_errors" \
+    -v load="$load" -v ncpus="$ncpu" \
+    -f "$top/ci/bench/report.awk" "$results"
 
 if [ "$nginx_errors" -gt 0 ]; then
     echo

@@ -6,26 +6,17 @@
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/ci/lib.sh"
 run=$(mktemp -d "${TMPDIR:-/tmp}/rl-demo.XXXXXX")
 redis_pid=
 nginx_pid=
 
 cleanup() {
-    [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
-    [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
-    for pid in $nginx_pid $redis_pid; do
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    done
+    stop "$nginx_pid" "$redis_pid"
     rm -rf "$run"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-
-free_port() {
-    perl -MIO::Socket::INET -e \
-        'print IO::Socket::INET->new(Listen => 1,
-             LocalAddr => "127.0.0.1:0")->sockport'
-}
 
 redis_port=$(free_port)
 port=$(free_port)
@@ -39,13 +30,22 @@ sed -e "s|@MODULE@|$top/build/ngx_http_rate_limit_module.so|" \
     -e "s|@PREFIX@|$run|g" -e "s|@REDIS_PORT@|$redis_port|" \
     -e "s|@PORT@|$port|" "$top/examples/demo.conf" > "$run/conf/nginx.conf"
 
-until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+# die FILE MESSAGE: FILE (a log) and MESSAGE on stderr, then exit 1
+die() {
+    cat "$1" >&2
+    echo "demo: $2" >&2
+    exit 1
+}
 
-nginx=$(command -v nginx || echo /usr/sbin/nginx)
+wait_for 200 redis_up redis-cli "$redis_port" \
+    || die "$run/redis.log" "redis-server did not start"
+
+nginx=$(nginx_binary)
 "$nginx" -p "$run" -c "$run/conf/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!
 
-until [ -f "$run/logs/nginx.pid" ]; do sleep 0.05; done
+wait_for 200 test -f "$run/logs/nginx.pid" \
+    || die "$run/logs/error.log" "nginx did not start"
 sleep 0.2
 
 # request ARGS...: prints the status line and the rate-limit fields

@@ -5,12 +5,13 @@
 
 set -e
 
-# build: compilers, NGINX's own headers and configure, hiredis; tests:
+# build: compilers, NGINX's own headers and configure, hiredis, libcrypto
+# (the core's SHA-1); tests:
 # cmocka, a private redis-server, nginx itself, Test::Base for t/lib,
 # and two packaged access-phase modules (lua, auth-pam) that
 # t/061-module-order.t loads before and after this one.
-PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libcmocka-dev
-redis-server libtest-base-perl libtext-diff-perl
+PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libssl-dev
+libcmocka-dev redis-server libtest-base-perl libtext-diff-perl
 procps libnginx-mod-http-lua libnginx-mod-http-auth-pam"
 
 missing=

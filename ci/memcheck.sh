@@ -12,9 +12,10 @@ set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. ci/lib.sh
 
 RL_VALGRIND_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rl-valgrind.XXXXXX")
-RL_NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+RL_NGINX=$(nginx_binary)
 export RL_VALGRIND_DIR RL_NGINX
 
 status=0

@@ -12,6 +12,7 @@ set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+. ci/lib.sh
 
 build=${BUILD:-build}
 redis_server=${REDIS_SERVER:-redis-server}
@@ -20,22 +21,12 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/rl-test.XXXXXX")
 pids=
 
 cleanup() {
-    for pid in $pids; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in $pids; do
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    done
+    # shellcheck disable=SC2086
+    stop $pids
     rm -rf "$run"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP PIPE
-
-free_port() {
-    perl -MIO::Socket::INET -e \
-        'print IO::Socket::INET->new(Listen => 1,
-             LocalAddr => "127.0.0.1:0")->sockport'
-}
 
 # start_redis NAME PORT [ARGS...]: a redis-server with no persistence and
 # none of the system's configuration, DEBUG allowed (tests pause it).
@@ -47,17 +38,12 @@ start_redis() {
         --enable-debug-command local \
         --logfile "$run/$name.log" "$@" &
     pids="$pids $!"
-    i=0
-    until "$redis_cli" -h 127.0.0.1 -p "$port" ${REDISCLI_AUTH:+-a "$REDISCLI_AUTH"} \
-            ping 2>/dev/null | grep -q PONG; do
-        i=$((i + 1))
-        if [ $i -gt 100 ]; then
-            echo "test: $redis_server $name did not start" >&2
-            cat "$run/$name.log" >&2
-            exit 1
-        fi
-        sleep 0.05
-    done
+    if ! wait_for 100 redis_up "$redis_cli" "$port" \
+            ${REDISCLI_AUTH:+-a "$REDISCLI_AUTH"}; then
+        echo "test: $redis_server $name did not start" >&2
+        cat "$run/$name.log" >&2
+        exit 1
+    fi
 }
 
 TEST_NGINX_REDIS_PORT=$(free_port)
@@ -77,7 +63,7 @@ REDISCLI_AUTH=$TEST_NGINX_REDIS_PASSWORD \
 TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$run/servroot}
 TEST_NGINX_SERVER_PORT=${TEST_NGINX_SERVER_PORT:-$(free_port)}
 TEST_NGINX_LOAD_MODULES=${TEST_NGINX_LOAD_MODULES:-$top/$build/ngx_http_rate_limit_module.so}
-TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-$(command -v nginx || echo /usr/sbin/nginx)}
+TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-$(nginx_binary)}
 TEST_NGINX_REDIS_CLI=$(command -v "$redis_cli")
 TEST_NGINX_REDIS_SERVER=$(command -v "$redis_server")
 export TEST_NGINX_REDIS_PORT TEST_NGINX_REDIS_SOCKET \

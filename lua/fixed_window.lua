@@ -92,26 +92,5 @@ local function fw_commit(keys, k, nk, n, period_us, burst, now_us, key,
 end
 
 -- [standalone]
-local fw_a = {}
-for i = 1, 4 do
-    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
-    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
-        return redis.error_reply('ERR rate_limit: fixed_window: bad ARGV['
-                                 .. i .. ']')
-    end
-    fw_a[i] = v
-end
-if fw_a[1] == 0 then
-    local t = redis.call('TIME')
-    fw_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local allowed, limit, remaining, reset, retry, key, count, w_end =
-    fw_check(KEYS, 0, #KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1])
-if allowed == nil then
-    return redis.error_reply(limit)
-end
-if allowed == 1 then
-    fw_commit(KEYS, 0, #KEYS, fw_a[2], fw_a[3], fw_a[4], fw_a[1], key, count,
-              w_end)
-end
-return {allowed, limit, remaining, reset, retry}
+-- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
+return rl_standalone(fw_check, fw_commit, 'fixed_window', 0)

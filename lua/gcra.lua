@@ -68,25 +68,5 @@ local function gcra_commit(keys, k, nk, n, period_us, burst, now_us, tat)
 end
 
 -- [standalone]
-local gcra_a = {}
-for i = 1, 4 do
-    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
-    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
-        return redis.error_reply('ERR rate_limit: gcra: bad ARGV[' .. i .. ']')
-    end
-    gcra_a[i] = v
-end
-if gcra_a[1] == 0 then
-    local t = redis.call('TIME')
-    gcra_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local allowed, limit, remaining, reset, retry, tat =
-    gcra_check(KEYS, 0, #KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1])
-if allowed == nil then
-    return redis.error_reply(limit)
-end
-if allowed == 1 then
-    gcra_commit(KEYS, 0, #KEYS, gcra_a[2], gcra_a[3], gcra_a[4], gcra_a[1],
-                tat)
-end
-return {allowed, limit, remaining, reset, retry}
+-- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
+return rl_standalone(gcra_check, gcra_commit, 'gcra', 0)

@@ -99,26 +99,5 @@ local function sl_commit(keys, k, nk, n, period_us, burst, now_us, seq,
 end
 
 -- [standalone]
-local sl_a = {}
-for i = 1, 4 do
-    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
-    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
-        return redis.error_reply('ERR rate_limit: sliding_log: bad ARGV['
-                                 .. i .. ']')
-    end
-    sl_a[i] = v
-end
-if sl_a[1] == 0 then
-    local t = redis.call('TIME')
-    sl_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local allowed, limit, remaining, reset, retry, seq, newest, now =
-    sl_check(KEYS, 0, #KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1])
-if allowed == nil then
-    return redis.error_reply(limit)
-end
-if allowed == 1 then
-    sl_commit(KEYS, 0, #KEYS, sl_a[2], sl_a[3], sl_a[4], sl_a[1], seq, newest,
-              now)
-end
-return {allowed, limit, remaining, reset, retry}
+-- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
+return rl_standalone(sl_check, sl_commit, 'sliding_log', 0)

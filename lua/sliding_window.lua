@@ -124,26 +124,5 @@ local function sw_commit(keys, k, nk, n, period_us, burst, now_us, key,
 end
 
 -- [standalone]
-local sw_a = {}
-for i = 1, 4 do
-    local v, min = tonumber(ARGV[i]), (i == 2 or i == 3) and 1 or 0
-    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
-        return redis.error_reply('ERR rate_limit: sliding_window: bad ARGV['
-                                 .. i .. ']')
-    end
-    sw_a[i] = v
-end
-if sw_a[1] == 0 then
-    local t = redis.call('TIME')
-    sw_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local allowed, limit, remaining, reset, retry, key, count, expire_at =
-    sw_check(KEYS, 0, #KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1])
-if allowed == nil then
-    return redis.error_reply(limit)
-end
-if allowed == 1 then
-    sw_commit(KEYS, 0, #KEYS, sw_a[2], sw_a[3], sw_a[4], sw_a[1], key, count,
-              expire_at)
-end
-return {allowed, limit, remaining, reset, retry}
+-- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
+return rl_standalone(sw_check, sw_commit, 'sliding_window', 0)

@@ -107,26 +107,5 @@ local function tb_commit(keys, k, nk, n, period_us, burst, now_us, s, ts,
 end
 
 -- [standalone]
-local tb_a = {}
-for i = 1, 4 do
-    local v, min = tonumber(ARGV[i]), (i == 1) and 0 or 1
-    if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
-        return redis.error_reply('ERR rate_limit: token_bucket: bad ARGV['
-                                 .. i .. ']')
-    end
-    tb_a[i] = v
-end
-if tb_a[1] == 0 then
-    local t = redis.call('TIME')
-    tb_a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local allowed, limit, remaining, reset, retry, s, ts, full_at =
-    tb_check(KEYS, 0, #KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1])
-if allowed == nil then
-    return redis.error_reply(limit)
-end
-if allowed == 1 then
-    tb_commit(KEYS, 0, #KEYS, tb_a[2], tb_a[3], tb_a[4], tb_a[1], s, ts,
-              full_at)
-end
-return {allowed, limit, remaining, reset, retry}
+-- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
+return rl_standalone(tb_check, tb_commit, 'token_bucket', 1)

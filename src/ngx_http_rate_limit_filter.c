@@ -52,7 +52,9 @@ ngx_http_rate_limit_header_filter(ngx_http_request_t *r)
 
     /* dry run decides and logs, but shows nothing */
 
-    if (ctx == NULL || !ctx->done || ctx->lcf->dry_run) {
+    if (ctx == NULL || !ngx_http_rate_limit_decided(ctx)
+        || ctx->lcf->dry_run)
+    {
         return ngx_http_next_header_filter(r);
     }
 

@@ -8,7 +8,9 @@
  * request pool's cleanup detaches the pending command, whose late reply is
  * then dropped.  The reply, an error or the wait timer stores the outcome
  * and reruns the phases; the handler then returns the verdict, so NGINX's
- * access checker is the only one to finalize the request.
+ * access checker is the only one to finalize the request.  The states a
+ * request goes through are ngx_http_rate_limit_state_e's (module.h); with
+ * --with-debug each step is traced at the http debug level.
  */
 
 
@@ -27,8 +29,8 @@ typedef struct {
 } ngx_http_rate_limit_worker_t;
 
 
-static ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_create_ctx(
-    ngx_http_request_t *r, ngx_http_rate_limit_loc_conf_t *rlcf);
+static ngx_int_t ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
+    ngx_http_rate_limit_loc_conf_t *rlcf, ngx_http_rate_limit_ctx_t **ctxp);
 static ngx_int_t ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_rate_limit_send(ngx_http_request_t *r,
@@ -55,6 +57,13 @@ static uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
 static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
 
+#if (NGX_DEBUG)
+/* by ngx_http_rate_limit_outcome_e, for the traces */
+static const char  *ngx_http_rate_limit_outcome_names[] = {
+    "none", "passed", "rejected", "rejected in dry run", "error"
+};
+#endif
+
 /* what requests met: timeouts, lost and bad answers */
 static ngx_http_rate_limit_throttle_t  ngx_http_rate_limit_throttle;
 
@@ -77,18 +86,23 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
 
     if (ctx != NULL) {
 
-        if (ctx->pending) {
+        switch (ctx->state) {
+
+        case NGX_HTTP_RATE_LIMIT_STATE_WAITING:
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "rate limit: still waiting for redis");
             return NGX_AGAIN;
-        }
 
-        if (ctx->resumed) {
-            ctx->resumed = 0;
+        case NGX_HTTP_RATE_LIMIT_STATE_DECIDED:
+            /* the completion reran the phases */
             return ngx_http_rate_limit_verdict(r, ctx);
+
+        default:
+            /* decided before an internal redirect: once per request */
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "rate limit: decided before, declined");
+            return NGX_DECLINED;
         }
-
-        /* decided before an internal redirect: once per request */
-
-        return NGX_DECLINED;
     }
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_rate_limit_module);
@@ -97,16 +111,20 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_rate_limit_create_ctx(r, rlcf);
+    rc = ngx_http_rate_limit_create_ctx(r, rlcf, &ctx);
 
-    if (ctx == NULL) {
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx == (void *) -1) {
+    if (rc == NGX_DECLINED) {
         /* every key is empty: no zone applies, no decision */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: every key empty, no decision");
         return NGX_DECLINED;
     }
+
+    /* ctx->state == NGX_HTTP_RATE_LIMIT_STATE_NEW */
 
     if (ngx_http_rate_limit_from_cache(r, ctx) == NGX_OK) {
         return ngx_http_rate_limit_verdict(r, ctx);
@@ -120,13 +138,16 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED || rc == NGX_BUSY) {
         /* down between attempts, or no room: the fail policy, at once */
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: not sent (%s), fail policy",
+                       rc == NGX_BUSY ? "no room" : "redis down");
         ngx_http_rate_limit_decide(r, ctx, 1);
         return ngx_http_rate_limit_verdict(r, ctx);
     }
 
     /* rc == NGX_OK: wait */
 
-    ctx->pending = 1;
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_WAITING;
 
     ctx->wait.handler = ngx_http_rate_limit_wait_handler;
     ctx->wait.data = ctx;
@@ -247,12 +268,12 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 
 /*
  * Evaluates every zone's key; zones whose key is empty are left out.
- * Returns (void *) -1 when none is left.
+ * NGX_OK with *ctxp set, NGX_DECLINED when none is left, or NGX_ERROR.
  */
 
-static ngx_http_rate_limit_ctx_t *
+static ngx_int_t
 ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
-    ngx_http_rate_limit_loc_conf_t *rlcf)
+    ngx_http_rate_limit_loc_conf_t *rlcf, ngx_http_rate_limit_ctx_t **ctxp)
 {
     ngx_str_t                     key;
     ngx_uint_t                    i, n;
@@ -268,7 +289,7 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
                                       + sizeof(ngx_http_rate_limit_zone_t *)
                                       + sizeof(ngx_str_t) + 1));
     if (ctx == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     ctx->results = (rl_core_zone_result_t *) (ctx + 1);
@@ -284,8 +305,12 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
 
     for (i = 0; i < n; i++) {
         if (ngx_http_complex_value(r, rules[i]->key, &key) != NGX_OK) {
-            return NULL;
+            return NGX_ERROR;
         }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: zone \"%V\" key of %uz bytes",
+                       &rules[i]->name, key.len);
 
         if (key.len == 0) {
             continue;
@@ -297,12 +322,12 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     }
 
     if (ctx->nzones == 0) {
-        return (void *) -1;
+        return NGX_DECLINED;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return NULL;
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_rate_limit_cleanup;
@@ -310,10 +335,13 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
 
     ctx->request = r;
     ctx->lcf = rlcf;
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_NEW;
 
     ngx_http_set_ctx(r, ctx, ngx_http_rate_limit_module);
 
-    return ctx;
+    *ctxp = ctx;
+
+    return NGX_OK;
 }
 
 
@@ -357,6 +385,10 @@ ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
         if (rl_core_cache_lookup(cache, (char *) ctx->keys[i].data,
                                  ctx->keys[i].len, now, &ctx->results[i]))
         {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "rate limit: zone \"%V\" deny cache hit, "
+                           "retry after %L ms",
+                           &zone->name, ctx->results[i].retry_after_ms);
             ctx->answered[i] = 1;
             hit = 1;
         }
@@ -462,6 +494,10 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         return rc;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: sent %p, %ui zones, %uz bytes",
+                   op, ctx->nzones, op->len);
+
     ctx->op = op;
     ctx->sent = sent;
 
@@ -477,6 +513,11 @@ ngx_http_rate_limit_on_answer(ngx_http_rate_limit_op_t *op,
     ngx_http_rate_limit_ctx_t  *ctx;
 
     ctx = op->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "rate limit: answered %p, %s", op,
+                   answer == NGX_HTTP_RATE_LIMIT_ANSWER_OK ? "a reply"
+                                                           : "no reply");
 
     rc = ngx_http_rate_limit_read_answer(ctx, op, answer, text);
 
@@ -552,6 +593,9 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
 {
     ngx_http_rate_limit_ctx_t  *ctx = ev->data;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "rate limit: timed out waiting for %p", ctx->op);
+
     ngx_http_rate_limit_log_error(&ngx_http_rate_limit_throttle,
                                   NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
                                   ctx->request->connection->log,
@@ -578,8 +622,7 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_uint_t        i;
     rl_core_cache_t  *cache;
 
-    ctx->pending = 0;
-    ctx->done = 1;
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
 
     if (error) {
         ngx_memzero(ctx->answered, ctx->nzones);
@@ -638,7 +681,8 @@ ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx)
         ngx_del_timer(&ctx->wait);
     }
 
-    ctx->resumed = 1;
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "rate limit: resumed, phases run again");
 
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_core_run_phases;
@@ -650,26 +694,38 @@ ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx)
 }
 
 
+/* The handler's return for a decided request, which is then done. */
+
 static ngx_int_t
 ngx_http_rate_limit_verdict(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DONE;
+
     switch (ctx->outcome) {
 
     case NGX_HTTP_RATE_LIMIT_REJECTED:
-        return ctx->lcf->status;
+        rc = ctx->lcf->status;
+        break;
 
     case NGX_HTTP_RATE_LIMIT_ERROR:
-        if (ctx->lcf->fail_open || ctx->lcf->dry_run) {
-            return NGX_DECLINED;
-        }
-
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        rc = (ctx->lcf->fail_open || ctx->lcf->dry_run)
+             ? NGX_DECLINED : NGX_HTTP_SERVICE_UNAVAILABLE;
+        break;
 
     default:
         /* passed, or rejected in dry run: a pass grants nothing */
-        return NGX_DECLINED;
+        rc = NGX_DECLINED;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: verdict: %s%s, returns %i",
+                   ngx_http_rate_limit_outcome_names[ctx->outcome],
+                   ctx->cached ? " by the deny cache" : "", rc);
+
+    return rc;
 }
 
 

@@ -113,6 +113,30 @@ typedef enum {
 } ngx_http_rate_limit_outcome_e;
 
 
+/*
+ * Where a main request is in its decision.  The handler and the link's
+ * completion move it along:
+ *
+ *   NEW --send--> WAITING --answer, error or timeout--> DECIDED --> DONE
+ *    |                                                     ^
+ *    +---- deny cache hit, or no room on the link ---------+
+ *
+ * DECIDED: the outcome is final and the handler has yet to return it
+ * (at once, or when the completion reruns the phases); DONE: returned,
+ * so a handler run again after an internal redirect declines.
+ */
+typedef enum {
+    NGX_HTTP_RATE_LIMIT_STATE_NEW = 0,      /* keys built, nothing asked */
+    NGX_HTTP_RATE_LIMIT_STATE_WAITING,      /* the command is out */
+    NGX_HTTP_RATE_LIMIT_STATE_DECIDED,
+    NGX_HTTP_RATE_LIMIT_STATE_DONE
+} ngx_http_rate_limit_state_e;
+
+/* The outcome is final: the filter and the variables may show it. */
+#define ngx_http_rate_limit_decided(ctx)                                      \
+    ((ctx)->state >= NGX_HTTP_RATE_LIMIT_STATE_DECIDED)
+
+
 typedef struct ngx_http_rate_limit_op_s  ngx_http_rate_limit_op_t;
 
 
@@ -148,11 +172,9 @@ typedef struct {
                                                the command was handed on */
 
     rl_core_verdict_t           verdict;
+    ngx_http_rate_limit_state_e    state;
     ngx_http_rate_limit_outcome_e  outcome;
 
-    unsigned                    pending:1;  /* waiting for Redis */
-    unsigned                    done:1;     /* outcome is final */
-    unsigned                    resumed:1;  /* phases rerun by completion */
     unsigned                    cached:1;   /* decided by the deny cache */
 } ngx_http_rate_limit_ctx_t;
 

@@ -99,7 +99,7 @@ ngx_http_rate_limit_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_rate_limit_get_ctx(r);
 
-    if (ctx == NULL || !ctx->done) {
+    if (ctx == NULL || !ngx_http_rate_limit_decided(ctx)) {
         return NGX_OK;
     }
 

@@ -8,6 +8,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(redis);
 
 # The blocks that make requests count them against one Redis (a second
 # round would find the first one's counts): one round.
@@ -29,8 +30,6 @@ sub emerg {
     return qr/\[emerg\] \d+#\d+: \Q$msg\E in \S+\/html\/\Q$file\E\.conf:$line$/;
 }
 
-sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
-
 # A gcra key whose next request is an hour away (burst 0).
 sub block_gcra_key {
     my ($r, $key) = @_;
@@ -38,6 +37,25 @@ sub block_gcra_key {
     my $now = $t->[0] * 1_000_000 + $t->[1];
     $r->cmd('SET', $key, $now + 3_600_000_000, 'PX', 3_600_000);
 }
+
+# A block with no http_config of its own is a configuration that nginx
+# must refuse: its user file html/limits.conf is included at the http
+# level beside one plain location, nginx -t must fail (its stderr
+# suppressed: the error log is what the block checks), and no [alert]
+# may be logged unless the block says otherwise.
+add_block_preprocessor(sub {
+    my $block = shift;
+
+    return if defined $block->http_config;
+
+    $block->set_value('http_config', "    include ../html/limits.conf;\n");
+    $block->set_value('config', "    location = /t { empty_gif; }\n")
+        unless defined $block->config;
+    $block->set_value('must_die', '');
+    $block->set_value('suppress_stderr', '');
+    $block->set_value('no_error_log', "[alert]\n")
+        unless defined $block->no_error_log;
+});
 
 run_tests();
 
@@ -330,20 +348,12 @@ qr/\[emerg\] \d+#\d+: unknown rate_limit zone "nope" in \S+\/conf\/nginx\.conf:\
 
 
 === TEST: unknown zone: rate_limit at http level and no rate_limit_zone at all
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit nope;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('unknown rate_limit zone "nope"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -400,75 +410,43 @@ main::emerg('unknown rate_limit zone "b"', 'locations', 3)
 
 
 === TEST: duplicate zone
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s;
 rate_limit_zone a key=$remote_addr rate=2r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('duplicate zone "a"', 'limits', 3)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad zone name: a dot
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a.b key=$remote_addr rate=1r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid zone name "a.b", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad zone name: "off", which rate_limit could never apply
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone off key=$remote_addr rate=1r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid zone name "off", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad zone name: 65 bytes
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz key=$remote_addr rate=1r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid zone name "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", must be 1-64 of "A-Za-z0-9_-" and not "off"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -496,488 +474,272 @@ main::emerg('invalid zone name "a:b"', 'locations', 2)
 
 
 === TEST: bad rate: no "r"
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=10/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid rate "10/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad rate: unknown period
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=10r/w;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid rate "10r/w", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad rate: no number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid rate "r/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad rate: N = 0
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=0r/m;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "0r/m" is out of range: N must be between 1 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: rate out of range: N above 10^9
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1000000001r/d;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "1000000001r/d" is out of range: N must be between 1 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: rate out of range: more than one request per microsecond
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1000001r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "1000001r/s" is out of range: N must not exceed 1000000 for r/s (one request per microsecond)', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: burst with fixed_window
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=5 algorithm=fixed_window;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"burst" is not allowed with algorithm=fixed_window', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: burst with sliding_window, given before the algorithm
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr burst=0 rate=1r/s algorithm=sliding_window;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"burst" is not allowed with algorithm=sliding_window', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: burst with sliding_log
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr algorithm=sliding_log rate=1r/s burst=1;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"burst" is not allowed with algorithm=sliding_log', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad burst: not a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=ten;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid burst value "ten", must be between 0 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad burst: negative
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=-1;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid burst value "-1", must be between 0 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad burst: empty
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid burst value "", must be between 0 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: burst out of range: above 10^9
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=1000000001;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('burst=1000000001 is out of range: burst must not exceed 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: gcra burst out of range for the rate: (burst + 1) * T above 10^15 us
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/d burst=11574;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('burst=11574 is out of range for rate "1r/d": burst must not exceed 11573, as (burst + 1) * 86400000000 us (the emission interval) must not exceed 10^15 us', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: unknown algorithm
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s algorithm=leaky_bucket;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('unknown algorithm "leaky_bucket"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: token_bucket: burst=0 is no capacity
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=0 algorithm=token_bucket;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('burst=0 is out of range: the capacity of algorithm=token_bucket must be at least 1', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: token_bucket: the default capacity N out of range
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=52125r/d algorithm=token_bucket;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "52125r/d" is out of range for algorithm=token_bucket: the capacity (burst, N by default) must not exceed 52124, as capacity * 86400000000 us (the period) must not exceed 2^52; set a smaller burst', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: token_bucket: burst out of range for the period
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/d burst=52125 algorithm=token_bucket;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('burst=52125 is out of range for rate "1r/d": burst must not exceed 52124, as burst * 86400000000 us (the period) must not exceed 2^52 with algorithm=token_bucket', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: sliding_window: N out of range for the period
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=52125r/d algorithm=sliding_window;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "52125r/d" is out of range for algorithm=sliding_window: N must not exceed 52124 for r/d, as N * 86400000000 us (the period) must not exceed 2^52', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: sliding_log: N out of range
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1000001r/h algorithm=sliding_log;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "1000001r/h" is out of range for algorithm=sliding_log: N must not exceed 1000000 (the requests kept per key)', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: missing key=
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a rate=1r/s burst=2;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('zone "a" must have "key" parameter', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: missing rate=
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr burst=2;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('zone "a" must have "rate" parameter', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: unknown parameter of rate_limit_zone
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s nodelay;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid parameter "nodelay"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad cache size
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s cache=big;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid cache size "big", must be between 0 and 1000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad prefix: an opening brace
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s "prefix=rl{x";
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid prefix "rl{x", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad prefix: a closing brace
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s "prefix=rl}";
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid prefix "rl}", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad prefix: empty
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s prefix=;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid prefix "", must be 1-64 bytes without "{", "}", spaces or control characters', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -1008,186 +770,100 @@ main::emerg('"rate_limit" requires "rate_limit_redis"', 'locations', 2)
 
 
 === TEST: bad address: port out of range
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:65536;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid port in redis address "127.0.0.1:65536"', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad address: unix socket without a path
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis unix:;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('no path in the unix domain socket in redis address "unix:"', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad db: not a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 db=one;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid db "db=one", must be between 0 and 2147483647', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad db: negative
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 db=-1;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid db "db=-1", must be between 0 and 2147483647', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad timeout: not a time
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 timeout=fast;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid timeout "timeout=fast", must be between 1ms and 1h', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad timeout: zero
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 timeout=0ms;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid timeout "timeout=0ms", must be between 1ms and 1h', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad connect_timeout: zero
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 connect_timeout=0;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid connect_timeout "connect_timeout=0", must be between 1ms and 1h', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad connections: zero
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 connections=0;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid connections "connections=0", must be between 1 and 64', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad connections: above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 connections=65;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid connections "connections=65", must be between 1 and 64', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: unknown parameter of rate_limit_redis
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379
                  timeout=50ms pool=8;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid parameter "pool="', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: a misspelt password parameter: named without its value
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 pasword=rl-secret-value;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid parameter "pasword="', 'limits', 1)
 --- no_error_log
@@ -1197,20 +873,12 @@ rl-secret-value
 
 
 === TEST: duplicate rate_limit_redis
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_redis 127.0.0.1:6380;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_redis" directive is duplicate', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -1255,110 +923,62 @@ main::emerg('"rate_limit_zone" directive is not allowed here', 'locations', 2)
 
 
 === TEST: bad status: 399
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 399;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 600
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 600;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 401
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 401;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 403
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 403;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: not a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status too_many;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive invalid number', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad log level
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_log_level debug;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid value "debug"', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -1408,269 +1028,149 @@ main::emerg('"rate_limit" directive "off" cannot be combined with zones at one l
 
 
 === TEST: the same zone twice at one level
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s;
 rate_limit a;
 rate_limit a;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit" directive is duplicate', 'limits', 4)
---- no_error_log
-[alert]
 
 
 
 === TEST: cache above the bound: 2000000000 would kill every worker at start
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s cache=2000000000;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid cache size "2000000000", must be between 0 and 1000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: cache one above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s cache=1000001;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid cache size "1000001", must be between 0 and 1000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: cache too large for a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s cache=99999999999999999999999;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid cache size "99999999999999999999999", must be between 0 and 1000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: empty key=
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key= rate=1r/s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('empty key in "key="', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: burst too large for a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=1r/s burst=99999999999999999999999;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid burst value "99999999999999999999999", must be between 0 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: rate N too large for a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=99999999999999999999999r/d;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('rate "99999999999999999999999r/d" is out of range: N must be between 1 and 1000000000', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad db: above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 db=2147483648;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid db "db=2147483648", must be between 0 and 2147483647', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad timeout: above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 timeout=3601s;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid timeout "timeout=3601s", must be between 1ms and 1h', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad connect_timeout: above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 connect_timeout=2h;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid connect_timeout "connect_timeout=2h", must be between 1ms and 1h', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad address: port 0
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:0;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid port in redis address "127.0.0.1:0"', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad connections: too large for a number
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 connections=99999999999999999999999;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid connections "connections=99999999999999999999999", must be between 1 and 64', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 408, which NGINX treats as the client's failure
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 408;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 444, which NGINX treats as the client's failure
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 444;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad status: 499, which NGINX treats as the client's failure
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_status 499;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('"rate_limit_status" directive must be between 400 and 599, except 401, 403, 408, 444 and 499', 'limits', 2)
---- no_error_log
-[alert]
 
 
 
@@ -1700,33 +1200,17 @@ X-RL: PASSED
 
 
 === TEST: bad max_pending: zero
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 max_pending=0;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid max_pending "max_pending=0", must be between 1 and 1000000', 'limits', 1)
---- no_error_log
-[alert]
 
 
 
 === TEST: bad max_pending: above the bound
---- http_config
-    include ../html/limits.conf;
---- config
-    location = /t { empty_gif; }
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379 max_pending=1000001;
---- must_die
---- suppress_stderr
 --- error_log eval
 main::emerg('invalid max_pending "max_pending=1000001", must be between 1 and 1000000', 'limits', 1)
---- no_error_log
-[alert]

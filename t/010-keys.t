@@ -11,6 +11,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(redis block_keys);
 use Digest::SHA ();
 
 repeat_each(2);
@@ -22,8 +23,6 @@ no_long_string();
 # The error log is read whole: the runner checks it after every response,
 # and a rejection's line is written only by one request of several.
 check_accum_error_log();
-
-sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
 
 sub printable {
     my $s = shift;
@@ -62,15 +61,8 @@ add_response_body_check(sub {
                             "\nredis holds: ", join(' ', map { printable($_) } @got));
 });
 
-# FLUSHALL, then KEYS get a gcra state whose next request is an hour away:
-# with T = 6 s and burst=5 (30 s ahead allowed), a wait of 3570 s.
-sub block_gcra_key {
-    my $r = redis();
-    $r->cmd('FLUSHALL');
-    my $t = $r->cmd('TIME');
-    my $tat = $t->[0] * 1_000_000 + $t->[1] + 3_600_000_000;
-    $r->cmd('SET', $_, $tat, 'PX', 3_600_000) for @_;
-}
+# block_keys(KEY...): each key's next request an hour away (with T = 6 s
+# and burst=5, 30 s ahead allowed: a wait of 3570 s).
 
 # A client key of 10 KB, not all one byte.
 our $long_key = join '', map { chr(ord('a') + $_ % 26) } 0 .. 10239;
@@ -388,7 +380,7 @@ main::redis()->cmd('FLUSHALL');
         empty_gif;
     }
 --- init
-main::block_gcra_key('rl:{k:#' . Digest::SHA::sha1_hex($main::long_key) . '}:g');
+main::block_keys('rl:{k:#' . Digest::SHA::sha1_hex($main::long_key) . '}:g');
 --- request eval
 ["GET /t", "GET /t"]
 --- more_headers eval
@@ -454,7 +446,7 @@ X-RL: PASSED
         empty_gif;
     }
 --- init
-main::block_gcra_key("blk:{k:odd \x01 key}:g",
+main::block_keys("blk:{k:odd \x01 key}:g",
                      'blk:{k:#' . Digest::SHA::sha1_hex($main::long_key) . '}:g');
 --- request eval
 ["GET /t", "GET /t", "GET /t"]

@@ -6,6 +6,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(flush);
 
 # Every value below counts requests from a fresh Redis: a second round
 # would start from the first one's counts (and nginx's deny cache).
@@ -19,11 +20,6 @@ no_long_string();
 # the error log is read whole: the runner checks it after every response,
 # and a rejection's line is written only by a later request.
 check_accum_error_log();
-
-sub flush {
-    Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT})
-        ->cmd('FLUSHALL');
-}
 
 run_tests();
 

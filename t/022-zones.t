@@ -5,6 +5,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(redis);
 
 # Every block counts requests from a fresh Redis: a second round would
 # start from the first one's counts (and nginx's deny cache).
@@ -18,8 +19,6 @@ no_long_string();
 # the error log is read whole: the runner checks it after every response,
 # and a rejection's line is written only by a later request.
 check_accum_error_log();
-
-sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
 
 # --- redis_unchanged: a Redis key whose value after every later response
 # is what it was after the first one.

@@ -7,6 +7,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(block_client);
 
 repeat_each(2);
 
@@ -19,17 +20,8 @@ no_long_string();
 # first check.
 check_accum_error_log();
 
-# FLUSHALL, then zone ZONE's gcra state for 127.0.0.1 an hour ahead (with
-# burst 0: a wait of 3600 s).
-sub block_client {
-    my $r = Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT});
-    $r->cmd('FLUSHALL');
-    my $t = $r->cmd('TIME');
-    for my $zone (@_) {
-        $r->cmd('SET', "rl:{$zone:127.0.0.1}:g",
-                $t->[0] * 1_000_000 + $t->[1] + 3_600_000_000, 'PX', 3_600_000);
-    }
-}
+# block_client(ZONE...): 127.0.0.1 over its limit in each zone for an
+# hour (with burst 0: a wait of 3600 s).
 
 run_tests();
 

@@ -9,6 +9,8 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers
+    qw(set_defaults open_closed_config clean_shutdown);
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 
@@ -82,36 +84,14 @@ no_long_string();
 no_shuffle();
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
+    set_defaults(shift,
+        http_config => <<'_EOC_',
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=2s;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
 _EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /open {
-        rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-
-    location = /closed {
-        rate_limit z;
-        rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('no_error_log', "[error]\n[alert]\n[crit]\nexited on signal\n")
-        unless defined $block->no_error_log;
-
-    $block->set_value('no_shutdown_error_log',
-                      "[alert]\nopen socket\nexited on signal\n")
-        unless defined $block->no_shutdown_error_log;
+        config => open_closed_config(),
+        no_error_log => "[error]\n[alert]\n[crit]\nexited on signal\n",
+        no_shutdown_error_log => clean_shutdown());
 });
 
 run_tests();

@@ -6,6 +6,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
+use Test::RateLimit::Helpers qw(redis block_client);
 
 # The remaining counts depend on a fresh Redis: one round.
 repeat_each(1);
@@ -19,19 +20,8 @@ no_long_string();
 # and a rejection's line is written only by a later request.
 check_accum_error_log();
 
-sub redis { Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT}) }
-
-# FLUSHALL, then zone ZONE's gcra state for 127.0.0.1 an hour ahead
-# (burst=5 of 6 s: a wait of 3570 s).
-sub block_client {
-    my $r = redis();
-    $r->cmd('FLUSHALL');
-    my $t = $r->cmd('TIME');
-    for my $zone (@_) {
-        $r->cmd('SET', "rl:{$zone:127.0.0.1}:g",
-                $t->[0] * 1_000_000 + $t->[1] + 3_600_000_000, 'PX', 3_600_000);
-    }
-}
+# block_client(ZONE...): 127.0.0.1 over its limit in each zone for an
+# hour (with burst=5 of 6 s: a wait of 3570 s).
 
 run_tests();
 

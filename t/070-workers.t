@@ -9,6 +9,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(set_defaults clean_shutdown);
 use Time::HiRes qw(time sleep);
 
 our (@Spread, @BeforeIds, $Load, $Reloads, $ReloadTook);
@@ -170,9 +171,8 @@ sub main::chaos {
 }
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('config', <<'_EOC_')
+    set_defaults(shift,
+        config => <<'_EOC_',
     location = /t {
         rate_limit z;
         add_header X-RL $rate_limit_status always;
@@ -180,14 +180,8 @@ add_block_preprocessor(sub {
         empty_gif;
     }
 _EOC_
-        unless defined $block->config;
-
-    $block->set_value('no_error_log', "[alert]\n[crit]\nexited on signal\n")
-        unless defined $block->no_error_log;
-
-    $block->set_value('no_shutdown_error_log',
-                      "[alert]\nopen socket\nexited on signal\n")
-        unless defined $block->no_shutdown_error_log;
+        no_error_log => "[alert]\n[crit]\nexited on signal\n",
+        no_shutdown_error_log => clean_shutdown());
 });
 
 run_tests();

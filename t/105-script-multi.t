@@ -229,4 +229,38 @@ sub zone_reply {
     is($tat - 100_000, $logged, 'TIME path: one clock for every zone');
 }
 
+# Each algorithm's file run alone refuses a bad argument by its place,
+# and writes nothing.
+{
+    $r->cmd('FLUSHDB');
+    my $max = '9007199254740992';       # 2^53
+    for my $alg (sort keys %ktag) {
+        my $keys = zone_keys('a', fresh_client(), $alg, $t0, $S);
+        my @cases = (
+            [[-1, 10, $S, 1], 1], [['now', 10, $S, 1], 1],
+            [[$max, 10, $S, 1], 1],
+            [[$t0, 0, $S, 1], 2], [[$t0, '1.5', $S, 1], 2],
+            [[$t0, 'ten', $S, 1], 2], [[$t0, $max, $S, 1], 2],
+            [[$t0, 10, 0, 1], 3], [[$t0, 10, '', 1], 3],
+            [[$t0, 10, $S, -1], 4], [[$t0, 10, $S, $max], 4],
+        );
+        # a capacity of 0 only for token_bucket; burst=0 elsewhere
+        push @cases, [[$t0, 10, $S, 0], 4] if $alg eq 'token_bucket';
+        for my $c (@cases) {
+            my ($argv, $bad) = @$c;
+            my $rep = run_script($r, script_text($alg), $keys, @$argv);
+            ok(is_error($rep)
+               && $rep->message eq "ERR rate_limit: $alg: bad ARGV[$bad]",
+               "$alg alone: bad ARGV[$bad] in (@$argv)")
+                or diag(ref $rep eq 'ARRAY' ? "@$rep" : $rep->message);
+        }
+    }
+    is_deeply(db_keys($r), [], 'bad arguments write nothing');
+    for my $alg (grep { $_ ne 'token_bucket' } sort keys %ktag) {
+        my $keys = zone_keys('a', fresh_client(), $alg, $t0, $S);
+        my $rep = run_script($r, script_text($alg), $keys, $t0, 10, $S, 0);
+        ok(ref $rep eq 'ARRAY' && $rep->[0] == 1, "$alg alone: burst 0");
+    }
+}
+
 done_testing;

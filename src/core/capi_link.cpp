@@ -5,9 +5,8 @@
 
 #include <string_view>
 
+#include "capi.hpp"
 #include "link.hpp"
-
-#define RL_CORE_EXPORT  extern "C" __attribute__((visibility("default")))
 
 
 RL_CORE_EXPORT void

@@ -13,6 +13,9 @@ namespace rl {
 
 namespace {
 
+constexpr char evalsha[] = "EVALSHA";
+constexpr std::size_t scriptSha1Size = 40;    // lowercase hex digits
+
 // What one zone contributes, worked out once for sizing and building.
 struct ZonePlan {
     const Algorithm *alg;
@@ -74,8 +77,9 @@ ZonePlan planZone(const rl_core_zone_request_t &z, const Algorithm *alg)
     return plan;
 }
 
-}  // namespace
-
+// argc exactly, and bytes of argument strings exactly but for window
+// numbers, counted at their widest because the size does not depend on
+// the clock.
 rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
     std::size_t n, std::size_t &argc, std::size_t &bytes) noexcept
 {
@@ -117,22 +121,18 @@ rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
     return RL_CORE_OK;
 }
 
-namespace {
-
 // The command's arguments in order, handed to a sink that either counts
-// them, records them as argv, or writes them as RESP.  A sink has:
+// them or writes them as RESP.  A sink has:
 //   char *begin(std::size_t len)   where to write an argument of len bytes
 //   void end(char *p)              the argument ends at p
 //   void literal(const char *s, std::size_t len)   a constant argument
-// The walk is the same for all three, so the count is exact for the build.
+// The walk is the same for both, so the count is exact for the build.
 template <class Sink>
 void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
     std::uint64_t nowMs, std::size_t keys, Sink &sink) noexcept
 {
-    static constexpr char evalsha[] = "EVALSHA";
-
     sink.literal(evalsha, sizeof(evalsha) - 1);
-    sink.literal(scriptSha1, 40);
+    sink.literal(scriptSha1, scriptSha1Size);
 
     char *p = sink.begin(decimalLength(static_cast<std::uint64_t>(keys)));
     sink.end(writeDecimal(p, static_cast<std::uint64_t>(keys)));
@@ -206,12 +206,10 @@ void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
 class CountSink {
 public:
     std::size_t argc = 0;
-    std::size_t bytes = 0;          // argument bytes
-    std::size_t resp = 0;           // the same as RESP, but the header
+    std::size_t resp = 0;           // bytes as RESP, but the header
 
     char *begin(std::size_t len) noexcept
     {
-        bytes += len;
         resp += respArgument(len);
         return scratch_;
     }
@@ -234,35 +232,6 @@ public:
 private:
     char scratch_[RL_CORE_PREFIX_MAX + RL_CORE_ZONE_NAME_MAX
                   + RL_CORE_CLIENT_KEY_MAX + 2 * decimalMax + 16];
-};
-
-class ArgvSink {
-public:
-    ArgvSink(const char **argv, std::size_t *argvlen, char *buf) noexcept
-        : argv_(argv), argvlen_(argvlen), p_(buf)
-    {}
-
-    char *begin(std::size_t) noexcept { start_ = p_; return p_; }
-
-    void end(char *p) noexcept
-    {
-        argv_[a_] = start_;
-        argvlen_[a_++] = static_cast<std::size_t>(p - start_);
-        p_ = p;
-    }
-
-    void literal(const char *s, std::size_t len) noexcept
-    {
-        argv_[a_] = s;
-        argvlen_[a_++] = len;
-    }
-
-private:
-    const char **argv_;
-    std::size_t *argvlen_;
-    char *p_;
-    char *start_ = nullptr;
-    std::size_t a_ = 0;
 };
 
 class RespSink {
@@ -324,37 +293,6 @@ std::size_t respHeader(std::size_t argc) noexcept
 
 }  // namespace
 
-rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
-    std::size_t n, std::uint64_t nowMs, const char **argv,
-    std::size_t *argvlen, char *buf, std::size_t bytes) noexcept
-{
-    if (zones == nullptr || n == 0 || argv == nullptr || argvlen == nullptr
-        || buf == nullptr)
-    {
-        return RL_CORE_EINVAL;
-    }
-
-    std::size_t keys = countKeys(zones, n);
-
-    if (keys == 0) {
-        return RL_CORE_EINVAL;
-    }
-
-    // The exact room at nowMs, so nothing is written past buf whatever
-    // the caller sized.
-    CountSink count;
-    emitCommand(zones, n, nowMs, keys, count);
-
-    if (count.bytes > bytes) {
-        return RL_CORE_EINVAL;
-    }
-
-    ArgvSink sink(argv, argvlen, buf);
-    emitCommand(zones, n, nowMs, keys, sink);
-
-    return RL_CORE_OK;
-}
-
 rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
     std::size_t n, std::size_t &bytes) noexcept
 {
@@ -365,8 +303,11 @@ rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
         return rc;
     }
 
-    bytes = respHeader(argc) + args
-            + argc * CountSink::respArgument(0) + argc * decimalMax;
+    // Exact but for widths: each argument as "$" LEN "\r\n" ARG "\r\n"
+    // with LEN counted at its widest, and EVALSHA and the SHA-1, which
+    // commandSize() leaves out of args.
+    bytes = respHeader(argc) + args + sizeof(evalsha) - 1 + scriptSha1Size
+            + argc * (1 + decimalMax + 2 + 2);
 
     return RL_CORE_OK;
 }

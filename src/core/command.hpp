@@ -14,18 +14,9 @@
 
 namespace rl {
 
-// argc exactly.  bytes exactly for everything but window numbers, which
-// are counted at their widest because the size does not depend on the
-// clock: enough for commandBuild() at any nowMs.
-rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
-    std::size_t n, std::size_t &argc, std::size_t &bytes) noexcept;
-
-rl_core_status_e commandBuild(const rl_core_zone_request_t *zones,
-    std::size_t n, std::uint64_t nowMs, const char **argv,
-    std::size_t *argvlen, char *buf, std::size_t bytes) noexcept;
-
-// The same command as one RESP array (what hiredis would send), written
-// without an intermediate argv: requestSize() bounds it at any clock.
+// The command as one RESP array (what hiredis would format from an argv),
+// written directly: requestSize() bounds it at any clock, requestBuild()
+// writes it and refuses a buffer short of what it needs.
 rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
     std::size_t n, std::size_t &bytes) noexcept;
 

@@ -4,8 +4,9 @@
 #   embed_scripts.sh OUT.cpp ALG...   C++ source with the script and SHA-1
 #   embed_scripts.sh --lua ALG...     the assembled Lua on stdout
 #
-# Each lua/ALG.lua runs alone (tests) up to its "-- [standalone]" line;
-# the lines from there on drive it alone and are dropped here.  The part
+# Each lua/ALG.lua runs alone in tests, with lua/standalone.lua's driver
+# put at its "-- [standalone]" line; that line and the call of the driver
+# after it are dropped here.  The part
 # before it (local functions PFX_check and PFX_commit and their helpers)
 # becomes one branch of a generated function
 #

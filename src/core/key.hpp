@@ -14,10 +14,11 @@
 namespace rl {
 
 // The client key as it appears in Redis keys.  Kept as is when at most
-// RL_CORE_CLIENT_KEY_MAX bytes, otherwise "#" and its SHA-1 in lowercase
-// hex, written into hashed.  Idempotent (the hashed form is short enough
-// to be kept), so callers may store the result and pass it again to the
-// command builder and the deny cache.
+// RL_CORE_CLIENT_KEY_MAX bytes and not beginning with '#', otherwise "#"
+// and its SHA-1 in lowercase hex, written into hashed.  Not idempotent on
+// purpose (a hashed form begins with '#', so it is hashed again): callers
+// pass raw keys, and the command builder and the deny cache apply this
+// themselves.
 std::string_view clientKey(std::string_view key,
     char (&hashed)[RL_CORE_HASHED_KEY_LEN]) noexcept;
 

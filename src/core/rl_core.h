@@ -1,7 +1,8 @@
 /*
  * rl_core.h: the C ABI of the rate limiter's C++ core.
  *
- * This is the only core header the NGINX glue includes.  It is plain C99:
+ * This is the only core header the NGINX glue includes (the unit tests
+ * add rl_core_test.h, which declares what only they use).  It is plain C99:
  * strings are pointer + length (an ngx_str_t passes without a copy), output
  * structs are allocated by the caller, and every function is noexcept on the
  * C++ side: nothing unwinds into NGINX.  The core never logs, never uses
@@ -81,8 +82,9 @@ typedef struct {
 
 
 /*
- * Parses "Nr/s", "Nr/m", "Nr/h" or "Nr/d".  RL_CORE_EINVAL when malformed,
- * RL_CORE_ERANGE when N is 0 or too large for any algorithm.
+ * Parses "Nr/s", "Nr/m", "Nr/h" or "Nr/d" (N per 1, 60, 3600 or 86400
+ * s).  RL_CORE_EINVAL when malformed, RL_CORE_ERANGE when N is 0 or too
+ * large for any algorithm.
  */
 rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
     uint64_t *count, uint64_t *period_s) RL_CORE_NOEXCEPT;
@@ -90,10 +92,6 @@ rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
 /* "gcra", "token_bucket", "fixed_window", "sliding_window", "sliding_log". */
 rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
     rl_core_algorithm_e *algorithm) RL_CORE_NOEXCEPT;
-
-/* The name as spelled in configuration; a static string. */
-const char *rl_core_algorithm_name(rl_core_algorithm_e algorithm)
-    RL_CORE_NOEXCEPT;
 
 /*
  * Validates a whole limit and fills the default burst (gcra: 0,
@@ -129,62 +127,29 @@ typedef struct {
 
 
 /*
- * The client key as it appears inside Redis keys: itself when at most
- * RL_CORE_CLIENT_KEY_MAX bytes and not beginning with '#' (then *out
- * points at key, nothing copied), else "#" and its SHA-1 in lowercase hex,
- * written into hashed (which must hold RL_CORE_HASHED_KEY_LEN bytes) and
- * *out points at hashed.  So no genuine key equals a hashed one, and the
- * result is not to be passed again: the command and the deny cache take
- * raw keys and apply this themselves.  With hashed NULL a key that must be
- * hashed gives *out NULL and *out_len 0.
- */
-void rl_core_client_key(const char *key, size_t len,
-    char hashed[RL_CORE_HASHED_KEY_LEN], const char **out, size_t *out_len)
-    RL_CORE_NOEXCEPT;
-
-/* How many KEYS the zone passes (gcra 1 ... sliding_window 4). */
-size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm) RL_CORE_NOEXCEPT;
-
-/*
- * Sizes the script command for these zones: *argc arguments (exact) and
- * *bytes of string space for rl_core_command_build() at any now_ms: exact
- * but for window numbers, each counted at 20 bytes (the size does not
- * know the clock), so build may use fewer; the argvlen it returns are the
- * lengths.  RL_CORE_EINVAL when n is 0, a key is empty, a limit is NULL
- * or has an unknown algorithm, or a prefix or zone name is too long.
- */
-rl_core_status_e rl_core_command_size(const rl_core_zone_request_t *zones,
-    size_t n, size_t *argc, size_t *bytes) RL_CORE_NOEXCEPT;
-
-/*
- * Builds the command
+ * The script command for these zones,
  *
  *   EVALSHA sha numkeys KEY... now_us Z  (alg N period_us burst nkeys)*Z
  *
- * into argv/argvlen (argc entries) with every string written into buf
- * (bytes long), as rl_core_command_size() sized them.  argv[0] is "EVALSHA"
- * and argv[1] the embedded script's SHA-1; for EVAL the caller points them
- * at "EVAL" and rl_core_script().  now_ms is the caller's wall clock, used
- * only to name the candidate windows of window algorithms (the script
- * decides with Redis TIME); now_us is passed as "0" (use Redis TIME).
- * Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW]; with W = floor(now_ms /
- * (period_s * 1000)), fixed_window passes the windows W-1, W, W+1 and
- * sliding_window W-2 .. W+1, in that order.  argv[i] for i >= 2 point into
- * buf, packed in order, not NUL-terminated; argv[0] and argv[1] point at
- * static storage.  RL_CORE_EINVAL as rl_core_command_size(), or when
- * bytes is less than what this build writes (nothing is written then).
- */
-rl_core_status_e rl_core_command_build(const rl_core_zone_request_t *zones,
-    size_t n, uint64_t now_ms, const char **argv, size_t *argvlen,
-    char *buf, size_t bytes) RL_CORE_NOEXCEPT;
-
-
-/*
- * The same command as one RESP array, for redisAsyncFormattedCommand():
- * no argv in between, and hiredis copies it once.  rl_core_request_size()
- * bounds its size at any clock; rl_core_request_build() writes it into buf
- * and sets *len.  EINVAL as rl_core_command_build(), or when bytes is
- * short.
+ * as one RESP array (what hiredis would format from an argv), ready for
+ * redisAsyncFormattedCommand(): every value is its own bulk string, so no
+ * byte of a client key can change the command.  sha is the embedded
+ * script's SHA-1 (rl_core_script_sha1()); now_us is "0" (the script takes
+ * Redis TIME).  Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW], the braces
+ * being the Redis Cluster hash tag.  CLIENT is the client key itself when
+ * it has at most RL_CORE_CLIENT_KEY_MAX bytes and does not begin with '#',
+ * else "#" and the SHA-1 of the key in lowercase hex (so no client can
+ * name another's hashed key).  With W = floor(now_ms / (period_s * 1000))
+ * from the caller's wall clock, fixed_window passes the windows W-1, W,
+ * W+1 and sliding_window W-2 .. W+1, in that order; the script decides
+ * with Redis TIME which of them are current.
+ *
+ * rl_core_request_size() bounds the size at any clock (window numbers
+ * and lengths counted at their widest); rl_core_request_build() writes
+ * the command into buf (bytes long) and sets *len.  RL_CORE_EINVAL when n
+ * is 0, a key is empty, a limit is NULL or has an unknown algorithm, a
+ * prefix or zone name is too long, or bytes is short (nothing is written
+ * then).
  */
 rl_core_status_e rl_core_request_size(const rl_core_zone_request_t *zones,
     size_t n, size_t *bytes) RL_CORE_NOEXCEPT;
@@ -197,12 +162,7 @@ rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
 const char *rl_core_script(size_t *len) RL_CORE_NOEXCEPT;
 const char *rl_core_script_sha1(void) RL_CORE_NOEXCEPT;
 
-/* SHA-1 of data in 40 lowercase hex digits and a NUL. */
-void rl_core_sha1_hex(const void *data, size_t len, char out[41])
-    RL_CORE_NOEXCEPT;
-
-
-/* One zone's answer: DESIGN.md's five integers. */
+/* One zone's answer: the script's five integers for it, in this order. */
 typedef struct {
     int64_t  allowed;           /* 0 or 1 */
     int64_t  limit;
@@ -283,13 +243,6 @@ size_t rl_core_format_ratelimit(char *buf, size_t cap,
 
 
 /*
- * Reconnect delay after the attempt-th consecutive failure: 0 for the
- * first (retry at once), then 100 ms doubling up to a 2000 ms cap.
- */
-uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
-
-
-/*
  * The deny cache: a bounded LRU of client keys that Redis rejected, per
  * zone per worker.  Times are the caller's monotonic clock in microseconds
  * (64 bits: no wrap), read when it is called, not a cached event-loop time.
@@ -305,13 +258,14 @@ rl_core_cache_t *rl_core_cache_create(size_t capacity) RL_CORE_NOEXCEPT;
 void rl_core_cache_destroy(rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
 
 /*
- * Remembers that key (the client key as given, any bytes, or its
- * rl_core_client_key() form: both name one entry) is rejected, from the
- * zone's answer to a command sent at sent_us (a clock read before the
- * command was handed on, never after).  The answer's retry_after_ms is
- * rounded up, so the key is rejected until sent_us + (retry_after_ms - 1)
- * ms, never longer than Redis would reject it; a retry_after_ms of 1 or
- * less remembers nothing.  Evicts the least recently used entry when full.
+ * Remembers that key (the client key as given, any bytes, or its hashed
+ * form as it appears in Redis keys: both name one entry) is rejected,
+ * from the zone's answer to a command sent at sent_us (a clock read
+ * before the command was handed on, never after).  The answer's
+ * retry_after_ms is rounded up, so the key is rejected until sent_us +
+ * (retry_after_ms - 1) ms, never longer than Redis would reject it; a
+ * retry_after_ms of 1 or less remembers nothing.  Evicts the least
+ * recently used entry when full.
  * An entry already there is updated and made most recent: it keeps the
  * later end and the later reset time (other requests only push a key's
  * next allowed time later) and takes the new limit.  RL_CORE_ENOMEM
@@ -330,9 +284,6 @@ rl_core_status_e rl_core_cache_insert(rl_core_cache_t *cache,
  */
 int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
     size_t len, uint64_t now_us, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
-
-size_t rl_core_cache_size(const rl_core_cache_t *cache) RL_CORE_NOEXCEPT;
-
 
 /*
  * One Redis connection's bookkeeping, as the link keeps it: the glue does
@@ -370,8 +321,9 @@ void rl_core_conn_init(rl_core_conn_t *c, uint32_t max_pending)
 /*
  * The transitions of the diagram.  connect, connected and ready return
  * RL_CORE_EINVAL (and change nothing) from any other state.  lost returns
- * the delay before the next attempt: rl_core_backoff_ms() of the failures
- * so far, which it then counts one more; only an answered command
+ * the delay before the next attempt after the failures so far (0 for
+ * the first, then 100 ms doubling up to a 2000 ms cap), which it then
+ * counts one more; only an answered command
  * (rl_core_conn_replied with answered) sets them back to 0.  lost keeps
  * the waiting count: the caller fails or keeps those commands.
  */

@@ -1,7 +1,7 @@
 /*
  * Redis keys and the script command: client key hashing, the keys of
  * every algorithm (window candidates included, across window and digit
- * boundaries), the argv layout and the exactness of its sizing.
+ * boundaries), the command's RESP layout and the exactness of its sizing.
  */
 
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "rl_core.h"
+#include "rl_core_test.h"
 
 
 #define COUNT_OF(a)  (sizeof(a) / sizeof((a)[0]))
@@ -26,10 +26,14 @@
 #define SL    RL_CORE_ALG_SLIDING_LOG
 
 
-/* A command built into memory the test owns and checks. */
+/*
+ * A command built into memory the test owns and checks, and its RESP
+ * read back into arguments (pointers into buf).
+ */
 typedef struct {
     size_t        argc;
-    size_t        bytes;
+    size_t        bytes;        /* rl_core_request_size() */
+    size_t        len;          /* what rl_core_request_build() wrote */
     const char  **argv;
     size_t       *argvlen;
     char         *buf;
@@ -69,137 +73,125 @@ make_zone(const char *prefix, const char *zone, const char *key,
 }
 
 
-/* argv as RESP, the way hiredis formats a command, with argv[0..1] given. */
-static char *
-resp(const command_t *cmd, const char *a0, size_t l0, const char *a1,
-    size_t l1, size_t *len)
+/* Reads a decimal ended by "\r\n" at *p; advances *p past it. */
+static size_t
+read_number(const char **p, const char *end)
 {
-    char    *out, *p;
-    size_t   i, size, alen;
+    size_t  n = 0;
 
-    size = 32 + l0 + l1 + 64;
+    assert_true(*p < end && **p >= '0' && **p <= '9');
 
-    for (i = 2; i < cmd->argc; i++) {
-        size += cmd->argvlen[i] + 32;
+    while (*p < end && **p >= '0' && **p <= '9') {
+        n = n * 10 + (size_t) (**p - '0');
+        (*p)++;
     }
 
-    out = malloc(size);
-    assert_non_null(out);
+    assert_true(end - *p >= 2);
+    assert_memory_equal(*p, "\r\n", 2);
+    *p += 2;
 
-    p = out + sprintf(out, "*%zu\r\n", cmd->argc);
-
-    for (i = 0; i < cmd->argc; i++) {
-        const char  *a = i == 0 ? a0 : i == 1 ? a1 : cmd->argv[i];
-
-        alen = i == 0 ? l0 : i == 1 ? l1 : cmd->argvlen[i];
-        p += sprintf(p, "$%zu\r\n", alen);
-        memcpy(p, a, alen);
-        p += alen;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-
-    *len = (size_t) (p - out);
-
-    return out;
+    return n;
 }
 
 
 /*
- * The RESP request is argv serialized byte for byte, written inside the
- * size asked for, and refused one byte short.
+ * The RESP array in buf, read the way a server reads it: "*" ARGC, then
+ * ARGC bulk strings "$" LEN "\r\n" BYTES "\r\n", ending exactly at len.
  */
 static void
-check_request(const command_t *cmd, const rl_core_zone_request_t *zones,
-    size_t n, uint64_t now_ms)
+parse(command_t *cmd)
 {
-    char         *mem, *buf, *expect;
-    size_t        i, bytes, len, elen, expect_len;
+    size_t       i;
+    const char  *p, *end;
 
-    assert_int_equal(rl_core_request_size(zones, n, &bytes), RL_CORE_OK);
+    p = cmd->buf;
+    end = cmd->buf + cmd->len;
 
-    mem = malloc(bytes + 32);
-    assert_non_null(mem);
-    memset(mem, '~', bytes + 32);
-    buf = mem + 16;
+    assert_true(p < end && *p == '*');
+    p++;
+    cmd->argc = read_number(&p, end);
+    assert_true(cmd->argc >= 3);
 
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, bytes,
-                                           &len), RL_CORE_OK);
-    assert_true(len <= bytes);
+    cmd->argv = calloc(cmd->argc + 1, sizeof(char *));
+    cmd->argvlen = calloc(cmd->argc + 1, sizeof(size_t));
+    assert_non_null(cmd->argv);
+    assert_non_null(cmd->argvlen);
 
-    for (i = 0; i < 16; i++) {
-        assert_int_equal(mem[i], '~');
-        assert_int_equal(buf[bytes + i], '~');
+    for (i = 0; i < cmd->argc; i++) {
+        assert_true(p < end && *p == '$');
+        p++;
+        cmd->argvlen[i] = read_number(&p, end);
+        assert_true((size_t) (end - p) >= cmd->argvlen[i] + 2);
+        cmd->argv[i] = p;
+        p += cmd->argvlen[i];
+        assert_memory_equal(p, "\r\n", 2);
+        p += 2;
     }
 
-    expect = resp(cmd, "EVALSHA", 7, rl_core_script_sha1(), 40, &expect_len);
-    assert_int_equal(len, expect_len);
-    assert_memory_equal(buf, expect, len);
-    free(expect);
-
-    /* one byte short of the exact need is refused, nothing written */
-    memset(mem, '~', bytes + 32);
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, buf, len - 1,
-                                           &elen), RL_CORE_EINVAL);
-    assert_int_equal(buf[0], '~');
-
-    free(mem);
+    assert_ptr_equal(p, end);
 }
 
 
 /*
- * Sizes and builds with a buffer of exactly the size asked for, guarded
- * by canaries, and checks what must hold of every command: argc, every
- * argument inside buf and packed in order, nothing written outside.
+ * Sizes and builds into a buffer of exactly the size asked for, guarded
+ * by canaries, and checks what must hold of every command: nothing
+ * written outside, a well-formed RESP array, EVALSHA and the embedded
+ * script's SHA-1; then that one byte short of what it wrote is refused
+ * and nothing is written.
  */
 static void
 build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
     uint64_t now_ms)
 {
-    size_t  i, used;
-    char   *mem;
+    size_t   i, len;
+    char    *mem;
 
-    assert_int_equal(rl_core_command_size(zones, n, &cmd->argc,
-                                          &cmd->bytes), RL_CORE_OK);
+    assert_int_equal(rl_core_request_size(zones, n, &cmd->bytes),
+                     RL_CORE_OK);
 
-    cmd->argv = calloc(cmd->argc + 1, sizeof(char *));
-    cmd->argvlen = calloc(cmd->argc + 1, sizeof(size_t));
     mem = malloc(cmd->bytes + 32);
-    assert_non_null(cmd->argv);
-    assert_non_null(cmd->argvlen);
     assert_non_null(mem);
     memset(mem, '~', cmd->bytes + 32);
     cmd->buf = mem + 16;
 
-    assert_int_equal(rl_core_command_build(zones, n, now_ms, cmd->argv,
-                                           cmd->argvlen, cmd->buf,
-                                           cmd->bytes), RL_CORE_OK);
-
-    assert_null(cmd->argv[cmd->argc]);
-    assert_string_equal(cmd->argv[0], "EVALSHA");
-    assert_int_equal(cmd->argvlen[0], 7);
-    assert_int_equal(cmd->argvlen[1], 40);
-    assert_memory_equal(cmd->argv[1], rl_core_script_sha1(), 40);
-
-    used = 0;
-
-    for (i = 2; i < cmd->argc; i++) {
-        assert_non_null(cmd->argv[i]);
-        assert_ptr_equal(cmd->argv[i], cmd->buf + used);
-        used += cmd->argvlen[i];
-    }
-
-    assert_true(used <= cmd->bytes);
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, cmd->buf,
+                                           cmd->bytes, &cmd->len),
+                     RL_CORE_OK);
+    assert_true(cmd->len <= cmd->bytes);
 
     for (i = 0; i < 16; i++) {
         assert_int_equal(mem[i], '~');
     }
 
-    for (i = used; i < cmd->bytes + 16; i++) {
+    for (i = cmd->len; i < cmd->bytes + 16; i++) {
         assert_int_equal(cmd->buf[i], '~');
     }
 
-    check_request(cmd, zones, n, now_ms);
+    parse(cmd);
+
+    assert_int_equal(cmd->argvlen[0], 7);
+    assert_memory_equal(cmd->argv[0], "EVALSHA", 7);
+    assert_int_equal(cmd->argvlen[1], 40);
+    assert_memory_equal(cmd->argv[1], rl_core_script_sha1(), 40);
+
+    /* the exact need suffices; one byte short is refused */
+    mem = malloc(cmd->len + 16);
+    assert_non_null(mem);
+    memset(mem, '~', cmd->len + 16);
+
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, mem, cmd->len,
+                                           &len), RL_CORE_OK);
+    assert_int_equal(len, cmd->len);
+    assert_memory_equal(mem, cmd->buf, len);
+    assert_int_equal(mem[len], '~');
+
+    memset(mem, '~', cmd->len + 16);
+    assert_int_equal(rl_core_request_build(zones, n, now_ms, mem,
+                                           cmd->len - 1, &len),
+                     RL_CORE_EINVAL);
+    assert_int_equal(mem[0], '~');
+
+    free(mem);
 }
 
 
@@ -212,16 +204,35 @@ command_free(command_t *cmd)
 }
 
 
+/* Decimal digits of n. */
 static size_t
-used_bytes(const command_t *cmd)
+digits(size_t n)
 {
-    size_t  i, used = 0;
+    size_t  d = 1;
 
-    for (i = 2; i < cmd->argc; i++) {
-        used += cmd->argvlen[i];
+    while (n >= 10) {
+        n /= 10;
+        d++;
     }
 
-    return used;
+    return d;
+}
+
+
+/*
+ * What rl_core_request_size() counts beyond what was written when no
+ * window number is involved: every bulk string's length at 20 digits.
+ */
+static size_t
+length_slack(const command_t *cmd)
+{
+    size_t  i, slack = 0;
+
+    for (i = 0; i < cmd->argc; i++) {
+        slack += 20 - digits(cmd->argvlen[i]);
+    }
+
+    return slack;
 }
 
 
@@ -522,7 +533,7 @@ test_binary_and_long_keys(void **state)
     n = (size_t) snprintf(expect, sizeof(expect), "rl:{z:%.*s}:g",
                           (int) out_len, out);
     assert_arg(&cmd, 3, expect, n);
-    assert_int_equal(used_bytes(&cmd), cmd.bytes);
+    assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
     command_free(&cmd);
 }
 
@@ -649,19 +660,18 @@ test_command_zone_args(void **state)
 
 
 /*
- * Sizing: exact for everything but window numbers, which are counted at
- * their widest (20 bytes) since the size does not know the clock; and
- * the build needs exactly what it writes, not a byte more.
+ * Sizing: exact for everything but widths, which are counted at their
+ * widest (20 digits) since the size does not know the clock: every bulk
+ * string's length, and the window numbers; the build needs exactly what
+ * it writes, not a byte more (build() checks that).
  */
 static void
 test_command_sizing(void **state)
 {
-    size_t                   i, n, argc, bytes, used, slack, k;
+    size_t                   i, n, slack, k;
     uint64_t                 now[] = { 0, 999, 99999, 1700000000000ULL,
                                        UINT64_MAX };
-    char                     big[4096];
-    const char              *argv[64];
-    size_t                   argvlen[64];
+    char                     big[1000];
     command_t                cmd;
     rl_core_limit_t          limits[5];
     rl_core_zone_request_t   zones[5];
@@ -679,23 +689,22 @@ test_command_sizing(void **state)
                              &limits[i]);
     }
 
-    /* No window algorithm: exact. */
+    /* No window algorithm: exact but for the lengths. */
     for (n = 1; n <= 2; n++) {
         build(&cmd, zones, n, 1700000000000ULL);
-        assert_int_equal(used_bytes(&cmd), cmd.bytes);
+        assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
         command_free(&cmd);
     }
 
     build(&cmd, &zones[4], 1, 0);
-    assert_int_equal(used_bytes(&cmd), cmd.bytes);
+    assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
     command_free(&cmd);
 
-    /* Window algorithms: the slack is the unused width of each window. */
+    /* Window algorithms: also the unused width of each window. */
     for (i = 0; i < COUNT_OF(now); i++) {
         build(&cmd, zones, 5, now[i]);
 
-        used = used_bytes(&cmd);
-        slack = 0;
+        slack = length_slack(&cmd);
 
         /* The 10 keys: after "}", ":g", ":tb", ":fw:W" ... */
         for (k = 3; k < 3 + 10; k++) {
@@ -709,27 +718,17 @@ test_command_sizing(void **state)
             }
         }
 
-        assert_int_equal(used + slack, cmd.bytes);
-
-        /* Exactly the bytes written suffice; one fewer is refused. */
-        assert_int_equal(rl_core_command_build(zones, 5, now[i], argv,
-                                               argvlen, big, used),
-                         RL_CORE_OK);
-        assert_int_equal(rl_core_command_build(zones, 5, now[i], argv,
-                                               argvlen, big, used - 1),
-                         RL_CORE_EINVAL);
+        assert_int_equal(cmd.len + slack, cmd.bytes);
 
         command_free(&cmd);
     }
 
     /* The hashed form of a long key is sized, not the key. */
-    memset(big, 'x', 1000);
+    memset(big, 'x', sizeof(big));
     zones[0].key = big;
-    zones[0].key_len = 1000;
-    assert_int_equal(rl_core_command_size(zones, 1, &argc, &bytes),
-                     RL_CORE_OK);
+    zones[0].key_len = sizeof(big);
     build(&cmd, zones, 1, 0);
-    assert_int_equal(used_bytes(&cmd), bytes);
+    assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
     /* "prefix:{zone_name:" HASH "}:g" */
     assert_int_equal(cmd.argvlen[3], 18 + RL_CORE_HASHED_KEY_LEN + 3);
     command_free(&cmd);
@@ -739,10 +738,8 @@ test_command_sizing(void **state)
 static void
 test_command_errors(void **state)
 {
-    char                     buf[512];
-    size_t                   argc, bytes;
-    const char              *argv[16];
-    size_t                   argvlen[16];
+    char                     buf[1024];
+    size_t                   bytes, len;
     rl_core_limit_t          limit, bad;
     rl_core_zone_request_t   zone, z;
 
@@ -751,42 +748,49 @@ test_command_errors(void **state)
     limit = make_limit(GCRA, 10, 1);
     zone = make_zone("rl", "z", "k", 1, &limit);
 
-    assert_int_equal(rl_core_command_size(&zone, 0, &argc, &bytes),
+    assert_int_equal(rl_core_request_size(&zone, 0, &bytes),
                      RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_size(NULL, 1, &argc, &bytes),
+    assert_int_equal(rl_core_request_size(NULL, 1, &bytes),
                      RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_build(&zone, 0, 0, argv, argvlen, buf,
-                                           sizeof(buf)), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&zone, 0, 0, buf, sizeof(buf),
+                                           &len), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(NULL, 1, 0, buf, sizeof(buf),
+                                           &len), RL_CORE_EINVAL);
 
     z = zone;
     z.key_len = 0;
-    assert_int_equal(rl_core_command_size(&z, 1, &argc, &bytes),
-                     RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_build(&z, 1, 0, argv, argvlen, buf,
-                                           sizeof(buf)), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+                                           &len), RL_CORE_EINVAL);
 
     z = zone;
     z.limit = NULL;
-    assert_int_equal(rl_core_command_size(&z, 1, &argc, &bytes),
-                     RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_build(&z, 1, 0, argv, argvlen, buf,
-                                           sizeof(buf)), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+                                           &len), RL_CORE_EINVAL);
 
     bad = limit;
     bad.algorithm = (rl_core_algorithm_e) 9;
     z = zone;
     z.limit = &bad;
-    assert_int_equal(rl_core_command_size(&z, 1, &argc, &bytes),
-                     RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_build(&z, 1, 0, argv, argvlen, buf,
-                                           sizeof(buf)), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+                                           &len), RL_CORE_EINVAL);
 
-    assert_int_equal(rl_core_command_size(&zone, 1, &argc, &bytes),
-                     RL_CORE_OK);
-    assert_int_equal(rl_core_command_build(&zone, 1, 0, argv, argvlen, buf,
-                                           bytes - 1), RL_CORE_EINVAL);
-    assert_int_equal(rl_core_command_build(&zone, 1, 0, argv, argvlen, NULL,
-                                           bytes), RL_CORE_EINVAL);
+    /* a prefix or zone name longer than its bound */
+    memset(buf, 'p', RL_CORE_PREFIX_MAX + 1);
+    z = zone;
+    z.prefix = buf;
+    z.prefix_len = RL_CORE_PREFIX_MAX + 1;
+    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    z = zone;
+    z.zone = buf;
+    z.zone_len = RL_CORE_ZONE_NAME_MAX + 1;
+    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+
+    assert_int_equal(rl_core_request_size(&zone, 1, &bytes), RL_CORE_OK);
+    assert_int_equal(rl_core_request_build(&zone, 1, 0, NULL, bytes, &len),
+                     RL_CORE_EINVAL);
 }
 
 

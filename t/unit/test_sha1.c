@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "rl_core.h"
+#include "rl_core_test.h"
 
 
 #define COUNT_OF(a)  (sizeof(a) / sizeof((a)[0]))

@@ -51,13 +51,26 @@ sub redis_db {
 
 sub is_error { Test::RateLimit::Redis::is_error(@_) }
 
-sub script_text {
-    my ($alg) = @_;
+sub slurp {
+    my ($path) = @_;
 
-    my $path = "$root/lua/$alg.lua";
     open my $fh, '<:raw', $path or die "$path: $!";
     local $/;
     return scalar <$fh>;
+}
+
+# lua/ALG.lua as it runs alone: the driver lua/standalone.lua is put at
+# its "-- [standalone]" line, below which the file calls it.
+sub script_text {
+    my ($alg) = @_;
+
+    my $text = slurp("$root/lua/$alg.lua");
+    my $driver = slurp("$root/lua/standalone.lua");
+
+    $text =~ s/^(-- \[standalone\]\n)/$1$driver/m
+        or die "lua/$alg.lua: no \"-- [standalone]\" line";
+
+    return $text;
 }
 
 # The module's script, as the build assembles it.
@@ -132,9 +145,11 @@ sub pttl_within {
                            . "$max_ms]");
 }
 
-# A zone's reply obeys DESIGN.md's rules: five integers, allowed 0|1,
-# limit >= 1, 0 <= remaining <= limit, remaining 0 when denied, times >= 0,
-# retry_after 0 iff remaining > 0.  Returns true if so.
+# A zone's reply obeys the rules every lua/ALG.lua states (and that
+# rl_core_decode_reply() in src/core/rl_core.h checks): five integers,
+# allowed 0|1, limit >= 1, 0 <= remaining <= limit, remaining 0 when
+# denied, times >= 0, retry_after 0 iff remaining > 0.  Returns true if
+# so.
 sub reply_ok {
     my ($rep, $name) = @_;
 

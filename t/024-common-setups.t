@@ -1,5 +1,5 @@
-# The two systems of the seed articles, as NGINX configurations (the
-# README shows the same): an API limited per user id from the query, 10
+# Two common setups, as NGINX configurations (the README's "Two common
+# setups" shows the same): an API limited per user id from the query, 10
 # requests per 60 s in fixed windows, answering 429 with a JSON error that
 # says how many seconds to wait; and an API limited per client address with
 # a token bucket of 10 tokens refilled over 60 s, answering a JSON message.
