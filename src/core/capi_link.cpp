@@ -6,7 +6,15 @@
 #include <string_view>
 
 #include "capi.hpp"
+#include "backoff.hpp"
 #include "link.hpp"
+
+
+RL_CORE_EXPORT uint64_t
+rl_core_backoff_ms(unsigned attempt) noexcept
+{
+    return rl::backoffMs(attempt);
+}
 
 
 RL_CORE_EXPORT void

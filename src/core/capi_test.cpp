@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "algorithm.hpp"
-#include "backoff.hpp"
 #include "capi.hpp"
 #include "key.hpp"
 #include "sha1.hpp"
@@ -77,13 +76,6 @@ rl_core_sha1_hex(const void *data, size_t len, char out[41]) noexcept
 {
     rl::sha1Hex(data, len, out);
     out[rl::sha1HexSize] = '\0';
-}
-
-
-RL_CORE_EXPORT uint64_t
-rl_core_backoff_ms(unsigned attempt) noexcept
-{
-    return rl::backoffMs(attempt);
 }
 
 

@@ -286,6 +286,15 @@ int rl_core_cache_lookup(rl_core_cache_t *cache, const char *key,
     size_t len, uint64_t now_us, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;
 
 /*
+ * Reconnect delay after the attempt-th consecutive failure: 0 for the
+ * first (retry at once), then 100 ms doubling up to a 2000 ms cap.  What
+ * rl_core_conn_lost() returns; the sentinel client paces its rounds with
+ * it too.
+ */
+uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
+
+
+/*
  * One Redis connection's bookkeeping, as the link keeps it: the glue does
  * the I/O and tells these functions what happened; they say what follows.
  * The caller allocates the struct and sets it up with rl_core_conn_init().

@@ -3,7 +3,7 @@
  *
  * The module includes rl_core.h alone; these look inside what its
  * functions do (the client key's hashed form, the key count of an
- * algorithm, SHA-1, the reconnect backoff, the deny cache's size) so the
+ * algorithm, SHA-1, the deny cache's size) so the
  * tests can check them one by one.  Same rules as rl_core.h: C99,
  * noexcept, nothing unwinds.
  */
@@ -43,13 +43,6 @@ size_t rl_core_zone_key_count(rl_core_algorithm_e algorithm) RL_CORE_NOEXCEPT;
 /* SHA-1 of data in 40 lowercase hex digits and a NUL. */
 void rl_core_sha1_hex(const void *data, size_t len, char out[41])
     RL_CORE_NOEXCEPT;
-
-/*
- * Reconnect delay after the attempt-th consecutive failure: 0 for the
- * first (retry at once), then 100 ms doubling up to a 2000 ms cap.  What
- * rl_core_conn_lost() returns.
- */
-uint64_t rl_core_backoff_ms(unsigned attempt) RL_CORE_NOEXCEPT;
 
 /* Entries in the deny cache, expired ones not yet dropped included. */
 size_t rl_core_cache_size(const rl_core_cache_t *cache) RL_CORE_NOEXCEPT;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "rl_core.h"
+#include "rl_core_test.h"
 
 
 #define COUNT_OF(a)  (sizeof(a) / sizeof((a)[0]))
@@ -210,40 +211,54 @@ make_limit(rl_core_algorithm_e alg)
 }
 
 
-/* Every key the command builder writes for the zone is in slot. */
+/*
+ * Every key of the RESP request the core builds for the zone is in slot:
+ * "*ARGC", then EVALSHA, the SHA-1, the key count and the keys, each as
+ * "$LEN" and its bytes.
+ */
 static void
 check_built_keys(const rl_core_zone_request_t *zone, uint16_t slot)
 {
-    const char  **argv;
-    size_t       *argvlen;
-    size_t        argc, bytes, i, nkeys;
-    char         *buf;
+    char        *buf, *p, *end;
+    size_t       bytes, len, i, arg, nkeys, alen;
 
-    assert_int_equal(rl_core_command_size(zone, 1, &argc, &bytes),
-                     RL_CORE_OK);
+    assert_int_equal(rl_core_request_size(zone, 1, &bytes), RL_CORE_OK);
 
-    argv = calloc(argc, sizeof(char *));
-    argvlen = calloc(argc, sizeof(size_t));
     buf = malloc(bytes);
-    assert_non_null(argv);
-    assert_non_null(argvlen);
     assert_non_null(buf);
 
-    assert_int_equal(rl_core_command_build(zone, 1, 1700000000123ULL, argv,
-                                           argvlen, buf, bytes), RL_CORE_OK);
+    assert_int_equal(rl_core_request_build(zone, 1, 1700000000123ULL, buf,
+                                           bytes, &len), RL_CORE_OK);
 
     nkeys = rl_core_zone_key_count(zone->limit->algorithm);
-    assert_true(nkeys >= 1 && 3 + nkeys <= argc);
+    assert_true(nkeys >= 1);
 
-    for (i = 0; i < nkeys; i++) {
-        if (rl_core_key_slot(argv[3 + i], argvlen[3 + i]) != slot) {
-            fail_msg("key %zu \"%.*s\" not in slot %u", i,
-                     (int) argvlen[3 + i], argv[3 + i], slot);
+    p = buf;
+    end = buf + len;
+
+    assert_true(*p == '*');
+    p = memchr(p, '\n', (size_t) (end - p));
+    assert_non_null(p);
+    p++;
+
+    for (arg = 0; arg < 3 + nkeys; arg++) {
+        assert_true(p < end && *p == '$');
+        alen = (size_t) strtoul(p + 1, &p, 10);
+        assert_true(p + 2 + alen + 2 <= end && p[0] == '\r' && p[1] == '\n');
+        p += 2;
+
+        if (arg >= 3) {
+            i = arg - 3;
+
+            if (rl_core_key_slot(p, alen) != slot) {
+                fail_msg("key %zu \"%.*s\" not in slot %u", i, (int) alen, p,
+                         slot);
+            }
         }
+
+        p += alen + 2;
     }
 
-    free(argv);
-    free(argvlen);
     free(buf);
 }
 
