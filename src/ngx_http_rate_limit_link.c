@@ -171,8 +171,6 @@ static void ngx_http_rate_limit_link_event(ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_http_rate_limit_conn_t *conn,
     ngx_log_t *log);
 
-static ngx_int_t ngx_http_rate_limit_link_copy(ngx_str_t *dst,
-    ngx_str_t *src, ngx_log_t *log);
 static void ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link);
 
 
@@ -1514,7 +1512,7 @@ ngx_http_rate_limit_link_event(ngx_event_t *ev, ngx_event_handler_pt handler,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_rate_limit_link_copy(ngx_str_t *dst, ngx_str_t *src,
     ngx_log_t *log)
 {

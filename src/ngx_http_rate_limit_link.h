@@ -87,5 +87,13 @@ ngx_int_t ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op,
  */
 void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
 
+/*
+ * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,
+ * freed with ngx_free): what the link keeps must not need the
+ * configuration's pools.  An empty src gives a null string.
+ */
+ngx_int_t ngx_http_rate_limit_link_copy(ngx_str_t *dst, ngx_str_t *src,
+    ngx_log_t *log);
+
 
 #endif /* _NGX_HTTP_RATE_LIMIT_LINK_H_INCLUDED_ */

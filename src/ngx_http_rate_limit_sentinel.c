@@ -19,6 +19,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_rate_limit_sentinel.h"
+#include "ngx_http_rate_limit_link.h"
 #include "ngx_http_rate_limit_hiredis.h"
 #include "ngx_http_rate_limit_reader.h"
 #include "ngx_http_rate_limit_log.h"
@@ -93,8 +94,6 @@ static ngx_int_t ngx_http_rate_limit_sentinel_address(u_char *host,
 static void ngx_http_rate_limit_sentinel_read_done(void *data);
 static void ngx_http_rate_limit_sentinel_retry_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_sentinel_connect_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_rate_limit_sentinel_copy(ngx_str_t *dst,
-    ngx_str_t *src, ngx_log_t *log);
 static void ngx_http_rate_limit_sentinel_free(
     ngx_http_rate_limit_sentinel_t *s);
 
@@ -143,10 +142,10 @@ ngx_http_rate_limit_sentinel_init(ngx_cycle_t *cycle,
     addr = rcf->sentinels->elts;
 
     for (i = 0; i < s->naddrs; i++) {
-        if (ngx_http_rate_limit_sentinel_copy(&s->addrs[i].name,
+        if (ngx_http_rate_limit_link_copy(&s->addrs[i].name,
                                               &addr[i].name, cycle->log)
             != NGX_OK
-            || ngx_http_rate_limit_sentinel_copy(&h, &addr[i].host,
+            || ngx_http_rate_limit_link_copy(&h, &addr[i].host,
                                                  cycle->log)
                != NGX_OK)
         {
@@ -157,18 +156,18 @@ ngx_http_rate_limit_sentinel_init(ngx_cycle_t *cycle,
         s->addrs[i].port = addr[i].port;
     }
 
-    if (ngx_http_rate_limit_sentinel_copy(&s->master_name, &rcf->master,
+    if (ngx_http_rate_limit_link_copy(&s->master_name, &rcf->master,
                                           cycle->log)
         != NGX_OK
-        || ngx_http_rate_limit_sentinel_copy(&s->username,
+        || ngx_http_rate_limit_link_copy(&s->username,
                                              &rcf->sentinel_username,
                                              cycle->log)
            != NGX_OK
-        || ngx_http_rate_limit_sentinel_copy(&s->password,
+        || ngx_http_rate_limit_link_copy(&s->password,
                                              &rcf->sentinel_password,
                                              cycle->log)
            != NGX_OK
-        || ngx_http_rate_limit_sentinel_copy(&s->tls_name,
+        || ngx_http_rate_limit_link_copy(&s->tls_name,
                                              &rcf->tls_server_name,
                                              cycle->log)
            != NGX_OK)
@@ -705,28 +704,6 @@ ngx_http_rate_limit_sentinel_connect_handler(ngx_event_t *ev)
                                   s->connect_timeout);
 
     ngx_http_rate_limit_sentinel_drop(1);
-}
-
-
-static ngx_int_t
-ngx_http_rate_limit_sentinel_copy(ngx_str_t *dst, ngx_str_t *src,
-    ngx_log_t *log)
-{
-    if (src->len == 0) {
-        ngx_str_null(dst);
-        return NGX_OK;
-    }
-
-    dst->data = ngx_alloc(src->len + 1, log);
-    if (dst->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(dst->data, src->data, src->len);
-    dst->data[src->len] = '\0';
-    dst->len = src->len;
-
-    return NGX_OK;
 }
 
 
