@@ -124,6 +124,8 @@ static void ngx_http_rate_limit_link_handshake(
 static void ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
     const ngx_http_rate_limit_step_t *step, int argc, const char **argv,
     const size_t *argvlen);
+static void ngx_http_rate_limit_link_load(ngx_http_rate_limit_conn_t *conn,
+    const ngx_http_rate_limit_step_t *step);
 static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
@@ -694,6 +696,27 @@ ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
 }
 
 
+/* SCRIPT LOAD of the embedded script, checked by step. */
+
+static void
+ngx_http_rate_limit_link_load(ngx_http_rate_limit_conn_t *conn,
+    const ngx_http_rate_limit_step_t *step)
+{
+    size_t       len;
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = rl_core_script(&len);
+    argvlen[2] = len;
+
+    ngx_http_rate_limit_link_step(conn, step, 3, argv, argvlen);
+}
+
+
 static void
 ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn)
 {
@@ -1099,10 +1122,6 @@ static ngx_int_t
 ngx_http_rate_limit_link_check_exists(ngx_http_rate_limit_conn_t *conn,
     redisReply *r)
 {
-    size_t       len;
-    const char  *argv[3];
-    size_t       argvlen[3];
-
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1
         || r->element[0]->type != REDIS_REPLY_INTEGER)
     {
@@ -1120,15 +1139,7 @@ ngx_http_rate_limit_link_check_exists(ngx_http_rate_limit_conn_t *conn,
         return NGX_OK;
     }
 
-    argv[0] = "SCRIPT";
-    argvlen[0] = 6;
-    argv[1] = "LOAD";
-    argvlen[1] = 4;
-    argv[2] = rl_core_script(&len);
-    argvlen[2] = len;
-
-    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_load,
-                                  3, argv, argvlen);
+    ngx_http_rate_limit_link_load(conn, &ngx_http_rate_limit_step_load);
 
     return NGX_OK;
 }
@@ -1282,20 +1293,8 @@ static ngx_int_t
 ngx_http_rate_limit_link_resend(ngx_http_rate_limit_conn_t *conn,
     ngx_http_rate_limit_op_t *op)
 {
-    size_t       len;
-    const char  *argv[3];
-    size_t       argvlen[3];
-
     if (rl_core_conn_resend(&conn->st, &op->gen)) {
-        argv[0] = "SCRIPT";
-        argvlen[0] = 6;
-        argv[1] = "LOAD";
-        argvlen[1] = 4;
-        argv[2] = rl_core_script(&len);
-        argvlen[2] = len;
-
-        ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_reload,
-                                      3, argv, argvlen);
+        ngx_http_rate_limit_link_load(conn, &ngx_http_rate_limit_step_reload);
     }
 
     if (redisAsyncFormattedCommand(conn->ac,
