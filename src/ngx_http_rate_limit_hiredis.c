@@ -8,7 +8,9 @@
  * is then told the descriptor is gone.  A write is never made from inside
  * addWrite: a posted event writes once at the end of the event-loop turn,
  * so commands queued together share one write; only a write that could
- * not take everything waits for the socket to be writable.  hiredis may
+ * not take everything waits for the socket to be writable.  The link may
+ * write a batch sooner (write_now), outside hiredis's callbacks, leaving
+ * any error to that posted write.  hiredis may
  * free the context (and so call cleanup) while one of our handlers is on
  * the stack: the adapter is then freed when that handler returns.
  */
@@ -225,6 +227,28 @@ static void
 ngx_http_rate_limit_hiredis_posted_write(ngx_event_t *ev)
 {
     ngx_http_rate_limit_hiredis_write(ev->data);
+}
+
+
+void
+ngx_http_rate_limit_hiredis_write_now(redisAsyncContext *ac)
+{
+    ngx_http_rate_limit_hiredis_t  *a = ac->ev.data;
+
+    int  done;
+
+    /*
+     * The posted write must follow: it is what handles an error, and what
+     * waits for the socket when this write could not take everything.
+     */
+
+    if (a == NULL || a->entered || !a->write.posted || a->c->write->active
+        || !(ac->c.flags & REDIS_CONNECTED))
+    {
+        return;
+    }
+
+    (void) redisBufferWrite(&ac->c, &done);
 }
 
 

@@ -34,5 +34,16 @@ ngx_int_t ngx_http_rate_limit_hiredis_attach(redisAsyncContext *ac,
     ngx_log_t *log, ngx_http_rate_limit_hiredis_read_pt read_done,
     void *data);
 
+/*
+ * Writes what hiredis holds now, from the caller's stack, when the socket
+ * is not waiting to become writable: so that Redis starts on a batch while
+ * the worker goes on reading requests.  It calls no hiredis callback: a
+ * failed write is left to the write that addWrite posted, which meets the
+ * error at the end of the event-loop turn and tears the context down
+ * there, outside the caller.  Does nothing inside the adapter's own
+ * handlers, or when no posted write follows.
+ */
+void ngx_http_rate_limit_hiredis_write_now(redisAsyncContext *ac);
+
 
 #endif /* _NGX_HTTP_RATE_LIMIT_HIREDIS_H_INCLUDED_ */

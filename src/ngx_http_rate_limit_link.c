@@ -13,10 +13,13 @@
  *               SCRIPT LOAD only when the script is missing.  Any failure
  *               drops the connection before a script runs on it.
  *               connect_timeout bounds the whole of it.
- *   up          commands are written, once per event-loop turn, only when
- *               hiredis holds nothing unwritten: the rest wait in the
+ *   up          commands are written at the end of each event-loop turn,
+ *               and as soon as a batch of them waits (so that Redis works
+ *               on it while the worker reads the next requests), but only
+ *               when hiredis holds nothing unwritten: the rest wait in the
  *               link, where a command whose request leaves is never
- *               written.  The watchdog drops a connection whose oldest
+ *               written.  Batches already written do not hold the next
+ *               one back.  The watchdog drops a connection whose oldest
  *               written command has had no reply for connect_timeout.
  *   down        a cancelable timer until the next attempt; the backoff
  *               grows with every attempt that saw no command answered.
@@ -47,6 +50,13 @@
 #define NGX_HTTP_RATE_LIMIT_ERROR_REPLY      4096
 #define NGX_HTTP_RATE_LIMIT_INTEGER_REPLY    32
 
+/*
+ * Commands waiting on a connection that are written at once, from the
+ * request that completes the batch, not at the end of the turn: small, so
+ * that Redis starts early; not 1, so that a write still carries many.
+ */
+#define NGX_HTTP_RATE_LIMIT_BATCH            16
+
 
 typedef struct ngx_http_rate_limit_node_s  ngx_http_rate_limit_node_t;
 
@@ -65,7 +75,7 @@ typedef struct {
     ngx_event_t                         retry;   /* backoff */
     ngx_event_t                         connect; /* connect_timeout */
     ngx_event_t                         watchdog; /* the oldest reply */
-    ngx_event_t                         flush;   /* posted: one write */
+    ngx_event_t                         flush;   /* posted: end of turn */
 } ngx_http_rate_limit_conn_t;
 
 
@@ -165,6 +175,8 @@ static ngx_int_t ngx_http_rate_limit_link_check_reload(
 static ngx_int_t ngx_http_rate_limit_link_check_sha(
     ngx_http_rate_limit_conn_t *conn, redisReply *r);
 
+static void ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
+    ngx_uint_t now);
 static void ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_link_retry_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_link_connect_handler(ngx_event_t *ev);
@@ -447,8 +459,14 @@ ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
 
     ngx_queue_insert_tail(&conn->waiting, &op->queue);
 
-    if (conn->st.state == RL_CORE_CONN_UP && !conn->flush.posted) {
-        ngx_post_event(&conn->flush, &ngx_posted_events);
+    if (conn->st.state == RL_CORE_CONN_UP) {
+        if (!conn->flush.posted) {
+            ngx_post_event(&conn->flush, &ngx_posted_events);
+        }
+
+        if (conn->st.waiting >= NGX_HTTP_RATE_LIMIT_BATCH) {
+            ngx_http_rate_limit_link_write(conn, 1);
+        }
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
@@ -1362,26 +1380,32 @@ ngx_http_rate_limit_link_read_done(void *data)
 
 
 /*
- * Hands hiredis the commands that wait, once per event-loop turn and only
- * when it has written everything before: what stays here can still be
- * taken back when its request leaves.
+ * Hands hiredis the commands that wait, only when it has written
+ * everything before: what stays here can still be taken back when its
+ * request leaves.  now: from link_send, in a request's handler, so it
+ * writes at once and answers nobody (a refused command waits for the end
+ * of the turn); else at the end of the turn, where hiredis's posted write
+ * follows.
  */
 
 static void
-ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
+ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
+    ngx_uint_t now)
 {
-    ngx_http_rate_limit_conn_t  *conn = ev->data;
-
     uint32_t                     gen;
     ngx_uint_t                   n;
     ngx_queue_t                 *q;
     redisAsyncContext           *ac;
     ngx_http_rate_limit_op_t    *op;
+    ngx_http_rate_limit_link_t  *link;
 
+    link = ngx_http_rate_limit_link;
     ac = conn->ac;
 
+    /* TLS: only hiredis's own write drives OpenSSL's state */
+
     if (ac == NULL || conn->st.state != RL_CORE_CONN_UP
-        || sdslen(ac->c.obuf) != 0)
+        || sdslen(ac->c.obuf) != 0 || (now && link->ssl_ctx != NULL))
     {
         return;
     }
@@ -1404,6 +1428,13 @@ ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
         {
             /* only a context being torn down refuses */
             rl_core_conn_replied(&conn->st, 0);
+
+            if (now) {
+                (void) rl_core_conn_queue(&conn->st);
+                ngx_queue_insert_head(&conn->waiting, q);
+                break;
+            }
+
             ngx_http_rate_limit_link_answer(op,
                                             NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
                                             NULL);
@@ -1417,14 +1448,29 @@ ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
         n++;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
-                   "rate_limit: redis connection %ui wrote %ui commands, "
-                   "%uD sent", conn->number, n, conn->st.sent);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, link->log, 0,
+                   "rate_limit: redis connection %ui wrote %ui commands%s, "
+                   "%uD sent", conn->number, n, now ? " at once" : "",
+                   conn->st.sent);
 
-    if (n && !conn->watchdog.timer_set) {
-        ngx_add_timer(&conn->watchdog,
-                      ngx_http_rate_limit_link->connect_timeout);
+    if (n == 0) {
+        return;
     }
+
+    if (!conn->watchdog.timer_set) {
+        ngx_add_timer(&conn->watchdog, link->connect_timeout);
+    }
+
+    if (now) {
+        ngx_http_rate_limit_hiredis_write_now(ac);
+    }
+}
+
+
+static void
+ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_link_write(ev->data, 0);
 }
 
 
