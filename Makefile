@@ -5,7 +5,7 @@
 #   make unit       the cmocka unit tests of the C++ core
 #   make demo       a local Redis and NGINX on loopback, limiting for real
 #   make memcheck   the Test::Nginx suites with nginx under valgrind
-#   make bench      side by side with plain NGINX and limit_req
+#   make bench      side by side with plain NGINX, limit_req, OpenResty
 #   make matrix     build and test in a Debian 13 root, Redis and Valkey
 #   make install    into the distribution's modules dir (DESTDIR-aware)
 #
@@ -137,7 +137,7 @@ memcheck:
 	sh ci/memcheck.sh
 
 bench:
-	EXTRA_PACKAGES=wrk sh ci/install-deps.sh
+	EXTRA_PACKAGES="wrk lua-resty-core" sh ci/install-deps.sh
 	$(MAKE) module
 	sh ci/bench.sh
 
