@@ -13,7 +13,7 @@
 use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
-use Test::RateLimit::Helpers qw(set_defaults);
+use Test::RateLimit::Helpers qw(set_defaults master_pid);
 
 my $nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 
@@ -29,14 +29,6 @@ our %Burst;
 
 master_on();
 workers(1);
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
 
 # $n requests in one event-loop turn of the one worker; what Redis saw
 sub main::burst {
@@ -55,7 +47,7 @@ sub main::burst {
             unless $res->{status} == 200;
     }
 
-    my ($worker) = worker_pids(main::master_pid());
+    my ($worker) = worker_pids(master_pid());
     my $r = Test::RateLimit::Redis->new(port => $p);
 
     %Burst = ();

@@ -14,6 +14,8 @@ package Test::RateLimit::Helpers;
 #                           and burst B rejects it for 3600 s - B * T
 #   block_client(ZONE...)   block_keys of 127.0.0.1's key in each gcra
 #                           ZONE of the default prefix
+#   master_pid()            the test nginx's master (under master_on()),
+#                           from Test::Nginx's pid file
 #
 # and the block sections several suites share:
 #
@@ -41,7 +43,7 @@ use Test::RateLimit::Redis;
 
 use Exporter 'import';
 our @EXPORT_OK = qw(redis flush block_keys block_client set_defaults
-                    open_closed_config quiet_log clean_shutdown);
+                    open_closed_config quiet_log clean_shutdown master_pid);
 
 sub redis {
     return Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT});
@@ -55,6 +57,14 @@ sub block_keys {
     my $t = $r->cmd('TIME');
     my $tat = $t->[0] * 1_000_000 + $t->[1] + 3_600_000_000;
     $r->cmd('SET', $_, $tat, 'PX', 3_600_000) for @_;
+}
+
+sub master_pid {
+    no warnings 'once';
+    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
 }
 
 sub block_client { block_keys(map { "rl:{$_:127.0.0.1}:g" } @_) }
