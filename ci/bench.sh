@@ -457,7 +457,7 @@ measure() {
     fi
     [ "$sother" -eq 0 ] || why="$why other-statuses=$sother"
     case $cfg in
-    rl_pass|openresty)
+    rl_*|openresty)
         [ "$rl" -eq "$req" ] || why="$why ratelimit-fields=$rl/$req" ;;
     esac
     # requests in flight when wrk starts and stops: at most a
