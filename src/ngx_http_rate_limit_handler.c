@@ -21,6 +21,9 @@
 #include "ngx_http_rate_limit_module.h"
 #include "ngx_http_rate_limit_link.h"
 #include "ngx_http_rate_limit_log.h"
+#include "ngx_http_rate_limit_shm.h"
+#include "ngx_http_rate_limit_metrics.h"
+#include "ngx_http_rate_limit_fallback.h"
 
 
 typedef struct {
@@ -43,6 +46,8 @@ static ngx_int_t ngx_http_rate_limit_read_answer(
 static void ngx_http_rate_limit_wait_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error);
+static void ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_rate_limit_verdict(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
@@ -52,7 +57,6 @@ static void ngx_http_rate_limit_cleanup(void *data);
 static rl_core_cache_t *ngx_http_rate_limit_cache(
     ngx_http_rate_limit_zone_t *zone);
 static uint64_t ngx_http_rate_limit_wall_msec(void);
-static uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
 
 static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
@@ -242,6 +246,8 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
         }
     }
 
+    ngx_http_rate_limit_metrics_init_worker();
+
     return ngx_http_rate_limit_link_init(cycle, rmcf->redis);
 }
 
@@ -252,6 +258,7 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
     ngx_uint_t  i;
 
     ngx_http_rate_limit_link_exit();
+    ngx_http_rate_limit_metrics_exit_worker();
 
     for (i = 0; i < ngx_http_rate_limit_worker.ncaches; i++) {
         if (ngx_http_rate_limit_worker.caches[i]) {
@@ -389,7 +396,7 @@ ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
                            "rate limit: zone \"%V\" deny cache hit, "
                            "retry after %L ms",
                            &zone->name, ctx->results[i].retry_after_ms);
-            ctx->answered[i] = 1;
+            ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_REDIS;
             hit = 1;
         }
     }
@@ -581,7 +588,7 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
     }
 
     for (i = 0; i < ctx->nzones; i++) {
-        ctx->answered[i] = 1;
+        ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_REDIS;
     }
 
     return NGX_OK;
@@ -604,7 +611,7 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
     /* not written yet: never written; else its late reply finds nobody */
 
     if (ctx->op) {
-        ngx_http_rate_limit_link_cancel(ctx->op);
+        ngx_http_rate_limit_link_timeout(ctx->op);
         ctx->op = NULL;
     }
 
@@ -613,21 +620,35 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
 }
 
 
-/* Stores the outcome from the answered zones, or from an error. */
+/*
+ * Stores the outcome from the answered zones, or from an error: then the
+ * zones with a fallback are decided locally, and those left get the fail
+ * policy unless another zone rejects.
+ */
 
 static void
 ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, left;
     rl_core_cache_t  *cache;
 
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
 
+    left = 0;
+
     if (error) {
         ngx_memzero(ctx->answered, ctx->nzones);
-        ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
-        return;
+        ngx_http_rate_limit_fall_back(r, ctx);
+
+        for (i = 0; i < ctx->nzones; i++) {
+            left += !ctx->answered[i];
+        }
+
+        if (left == ctx->nzones) {
+            ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
+            return;
+        }
     }
 
     if (rl_core_verdict(ctx->results, ctx->answered, ctx->nzones,
@@ -639,20 +660,24 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     }
 
     if (!ctx->verdict.rejected) {
-        ctx->outcome = NGX_HTTP_RATE_LIMIT_PASSED;
+        ctx->outcome = left ? NGX_HTTP_RATE_LIMIT_ERROR
+                            : NGX_HTTP_RATE_LIMIT_PASSED;
         return;
     }
 
     ctx->outcome = ctx->lcf->dry_run ? NGX_HTTP_RATE_LIMIT_REJECTED_DRY_RUN
                                      : NGX_HTTP_RATE_LIMIT_REJECTED;
 
-    /* remember fresh rejections (not those that came from the cache) */
+    /* remember Redis's fresh rejections (not the cache's, not local) */
 
     if (!ctx->cached) {
         for (i = 0; i < ctx->nzones; i++) {
             cache = ngx_http_rate_limit_cache(ctx->zones[i]);
 
-            if (cache == NULL || ctx->results[i].allowed) {
+            if (cache == NULL
+                || ctx->answered[i] != NGX_HTTP_RATE_LIMIT_BY_REDIS
+                || ctx->results[i].allowed)
+            {
                 continue;
             }
 
@@ -663,6 +688,53 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     }
 
     ngx_http_rate_limit_log_rejection(r, ctx);
+}
+
+
+/* The zones with fallback=, decided in the node's shared memory. */
+
+static void
+ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_uint_t                        i;
+    ngx_http_rate_limit_zone_t       *zone;
+    ngx_http_rate_limit_shm_ctx_t    *shm;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_rate_limit_module);
+
+    if (rmcf->shm == NULL) {
+        return;
+    }
+
+    shm = rmcf->shm->data;
+
+    for (i = 0; i < ctx->nzones; i++) {
+        zone = ctx->zones[i];
+
+        /* concurrency zones would take an in-progress count here */
+
+        if (zone->fallback_t_us == 0) {
+            continue;
+        }
+
+        if (ngx_http_rate_limit_fallback_decide(shm, zone, &ctx->keys[i],
+                                                r->connection->log,
+                                                &ctx->results[i])
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: zone \"%V\" decided locally, %s",
+                       &zone->name,
+                       ctx->results[i].allowed ? "allowed" : "rejected");
+
+        ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_LOCAL;
+        ctx->local = 1;
+    }
 }
 
 
@@ -703,6 +775,8 @@ ngx_http_rate_limit_verdict(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DONE;
+
+    ngx_http_rate_limit_metrics_request(ctx);
 
     switch (ctx->outcome) {
 
@@ -747,7 +821,8 @@ ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
                   "limiting requests%s by zone \"%V\", retry after %L s%s",
                   ctx->lcf->dry_run ? ", dry run," : "", &zone->name,
                   ctx->verdict.retry_after_s,
-                  ctx->cached ? " (deny cache)" : "");
+                  ctx->cached ? " (deny cache)"
+                              : ctx->local ? " (local fallback)" : "");
 }
 
 
@@ -808,7 +883,7 @@ ngx_http_rate_limit_wall_msec(void)
  * rejection), in 64-bit us (no wrap), read when asked.
  */
 
-static uint64_t
+uint64_t
 ngx_http_rate_limit_monotonic_usec(void)
 {
 #if (NGX_HAVE_CLOCK_MONOTONIC)
