@@ -18,12 +18,13 @@ use Test::RateLimit::Helpers qw(set_defaults clean_shutdown);
 use Test::RateLimit::Metrics qw(parse metric);
 use Time::HiRes qw(time sleep);
 
-our (%Got, $Back, $M);
+our (%Got, %Pids, %BackGot, $Back, $M);
 
 our $Redis = Test::RateLimit::Instances::Redis->start(port => free_port());
 
 $ENV{TEST_NGINX_FB_REDIS_PORT} = $Redis->port;
 $ENV{TEST_NGINX_DEAD_PORT} = free_port();
+$ENV{TEST_NGINX_REUSEPORT_PORT} = free_port();
 
 workers(2);
 master_on();
@@ -33,7 +34,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 70;
+plan tests => 71;
 
 no_long_string();
 no_shuffle();
@@ -59,13 +60,17 @@ sub main::got {
     return join ', ', map { "$_=$Got{$_}" } sort keys %Got;
 }
 
-# Seconds until $path is decided by Redis again (at most $max).
+# Seconds until $path is decided by Redis again (at most $max); what the
+# requests meanwhile got in %BackGot.
 sub main::back_after {
     my ($path, $max) = @_;
 
+    %BackGot = ();
     my $start = time;
     wait_until($max, sub {
-        (http_get($path)->{headers}{'x-rl'} // '') =~ / redis$/
+        my $o = main::outcome(http_get($path));
+        $BackGot{$o}++;
+        $o =~ / redis$/;
     }) or return 'never';
     return time - $start;
 }
@@ -84,8 +89,9 @@ sub main::stopped {
     $M = main::parse(http_get('/metrics')->{body});
 }
 
-# $clients clients on one key for $secs; Redis killed at 0.7 s and
-# started again at 2 s.
+# $clients clients on one key for $secs, each request on a new connection
+# to the reuseport listener (the kernel spreads them over the workers);
+# Redis killed at 0.7 s and started again at 2 s.
 sub main::killed {
     my ($clients, $secs) = @_;
 
@@ -94,9 +100,11 @@ sub main::killed {
     my @bg = map { run_bg(sub {
         my (%st, $n);
         while (time < $start + $secs && $n++ < 5000) {
-            my $r = http_get('/t?k=hot', timeout => 3);
-            my $phase = time < $start + 0.7 ? 'before' : 'after';
-            $st{ main::outcome($r) }++;
+            my $r = http_get('/t?k=hot', timeout => 3,
+                             port => $ENV{TEST_NGINX_REUSEPORT_PORT});
+            my $o = main::outcome($r);
+            $st{$o}++;
+            $st{ 'pid ' . ($r->{headers}{'x-pid'} // '-') }++ if $o =~ /local/;
         }
         return join '', map { "$_=$st{$_}\n" } sort keys %st;
     }) } 1 .. $clients;
@@ -105,18 +113,23 @@ sub main::killed {
     $Redis->kill('KILL');
     sleep 1.3;
     $Redis->restart;
-    my $restarted = time;
+
+    # while the clients go on
+    $Back = main::back_after('/t?k=back', 10);
 
     %Got = ();
+    %Pids = ();
     for my $bg (@bg) {
         for (split /\n/, wait_bg($bg, $secs + 20)) {
             my ($k, $v) = /^(.*)=(\d+)$/ or next;
-            $Got{$k} += $v;
+            if ($k =~ /^pid (.*)/) {
+                $Pids{$1} += $v;
+            } else {
+                $Got{$k} += $v;
+            }
         }
     }
 
-    $Back = main::back_after('/t?k=back', 10);
-    $Back = time - $restarted if $Back ne 'never';
     $M = main::parse(http_get('/metrics')->{body});
 }
 
@@ -191,6 +204,16 @@ no room
     rate_limit_redis 127.0.0.1:$TEST_NGINX_FB_REDIS_PORT timeout=100ms;
     rate_limit_zone z key=$arg_k rate=1000r/s burst=4 fallback=1r/m cache=0;
     rate_limit_zone n key=$arg_k rate=100r/s cache=0;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_REUSEPORT_PORT reuseport;
+        location = /t {
+            rate_limit z;
+            add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
+            add_header X-Pid $pid always;
+            empty_gif;
+        }
+    }
 --- init
 main::killed(4, 3.5);
 --- request
@@ -203,9 +226,12 @@ is($main::Got{'200 PASSED local'}, 5, "locally admitted: exactly the fallback's 
 ok($main::Got{'429 REJECTED local'} > 0, "locally rejected: the rest ($got)");
 ok($main::Got{'200 PASSED redis'} > 0, "decided by redis before the kill and after the restart ($got)");
 ok(!grep(/ERROR|failed/, keys %main::Got), "no request got the fail policy or failed ($got)");
+is(scalar(grep { $_ ne '-' } keys %main::Pids), 2, 'both workers decided locally, from one shared state: '
+   . join(' ', map { "$_=$main::Pids{$_}" } sort keys %main::Pids));
 ok($main::Back ne 'never' && $main::Back < 5, "decided by redis again $main::Back s after the restart");
-is(main::metric($main::M, 'nginx_rate_limit_requests_total', zone => 'z', outcome => 'local_passed'), 5,
-   'metrics: 5 local_passed');
+my $back = $main::BackGot{'200 PASSED local'} // 0;
+is(main::metric($main::M, 'nginx_rate_limit_requests_total', zone => 'z', outcome => 'local_passed'), 5 + $back,
+   "metrics: local_passed 5 + the $back of the wait for redis");
 --- no_error_log
 [alert]
 [crit]
