@@ -34,7 +34,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 71;
+plan tests => 82;
 
 no_long_string();
 no_shuffle();
@@ -337,3 +337,42 @@ rate_limit_shm_size of 8192 is too small
 --- must_die
 --- error_log
 invalid number of arguments in "rate_limit_metrics"
+
+
+
+=== TEST 10: the README's log_format with every variable: a local decision in the access log
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT;
+    rate_limit_zone z key=$arg_k rate=1r/m fallback=1r/m;
+    rate_limit_zone n key=$arg_k rate=1r/m;
+
+    log_format rate_limit escape=json
+        '$remote_addr [$time_local] "$request" $status '
+        'rl_status=$rate_limit_status rl_by=$rate_limit_decided_by '
+        'rl_zone=$rate_limit_zone rl_remaining=$rate_limit_remaining '
+        'rl_reset=$rate_limit_reset rl_retry_after=$rate_limit_retry_after '
+        'rl_delay=$rate_limit_delay';
+--- config
+    location = /t {
+        rate_limit z;
+        access_log logs/rl.log rate_limit;
+        add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
+        empty_gif;
+    }
+--- request eval
+["GET /t?k=l", "GET /t?k=l"]
+--- error_code eval
+[200, 429]
+--- post_check
+if ($req_idx == 1) {
+    sleep 0.2;
+    open my $fh, '<', "$ENV{TEST_NGINX_SERVER_ROOT}/logs/rl.log" or die "rl.log: $!";
+    my @l = <$fh>;
+    like($l[0], qr/" 200 rl_status=PASSED rl_by=local rl_zone=z rl_remaining=0 rl_reset=60 rl_retry_after= rl_delay=0$/,
+         'passed locally, logged');
+    like($l[1], qr/" 429 rl_status=REJECTED rl_by=local rl_zone=z rl_remaining=0 rl_reset=\d+ rl_retry_after=\d+ rl_delay=0$/,
+         'rejected locally, logged');
+}
+--- no_error_log
+[alert]
+[crit]
