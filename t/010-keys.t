@@ -11,7 +11,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
-use Test::RateLimit::Helpers qw(redis block_keys);
+use Test::RateLimit::Helpers qw(redis block_keys set_defaults);
 use Digest::SHA ();
 
 repeat_each(2);
@@ -67,6 +67,13 @@ add_response_body_check(sub {
 # A client key of 10 KB, not all one byte.
 our $long_key = join '', map { chr(ord('a') + $_ % 26) } 0 .. 10239;
 
+# Most blocks start from an empty Redis and log no error.
+add_block_preprocessor(sub {
+    set_defaults(shift,
+        init => "main::redis()->cmd('FLUSHALL');\n",
+        no_error_log => "[error]\n[alert]\n");
+});
+
 run_tests();
 
 __DATA__
@@ -81,8 +88,6 @@ __DATA__
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- more_headers
 X-API-Key: abc123
 --- request
@@ -92,9 +97,6 @@ X-RL: PASSED
 RateLimit-Policy: "k";q=100;w=3600
 --- redis_keys eval
 ['rl:{k:abc123}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -108,17 +110,12 @@ RateLimit-Policy: "k";q=100;w=3600
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t?page=2&api_key=q-key-9
 --- response_headers
 X-RL: PASSED
 --- redis_keys eval
 ['rl:{k:q-key-9}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -134,8 +131,6 @@ X-RL: PASSED
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
@@ -143,9 +138,6 @@ X-RL: PASSED
 RateLimit-Policy: "bin";q=100;w=3600, "txt";q=100;w=3600
 --- redis_keys eval
 ["rl:{bin:\x7f\x00\x00\x01}:g", 'rl:{txt:127.0.0.1}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -159,8 +151,6 @@ RateLimit-Policy: "bin";q=100;w=3600, "txt";q=100;w=3600
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- more_headers
 X-Tenant: acme
 --- request
@@ -169,9 +159,6 @@ GET /t?user=bob
 X-RL: PASSED
 --- redis_keys eval
 ['rl:{k:user bob at /t/acme}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -190,8 +177,6 @@ X-RL: PASSED
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request eval
 ["GET /t", "GET /t"]
 --- more_headers eval
@@ -200,9 +185,6 @@ main::redis()->cmd('FLUSHALL');
 ["X-RL: PASSED", "X-RL: PASSED"]
 --- redis_keys eval
 ["rl:{client:addr:\x7f\x00\x00\x01}:g", 'rl:{client:key:k-77}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -216,8 +198,6 @@ main::redis()->cmd('FLUSHALL');
         add_header X-RL "[$rate_limit_status]" always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request eval
 ["GET /t", "GET /t"]
 --- error_code eval
@@ -227,9 +207,6 @@ main::redis()->cmd('FLUSHALL');
  "X-RL: []\n!RateLimit-Policy\n!RateLimit\n!X-RateLimit-Limit"]
 --- redis_keys eval
 []
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -245,8 +222,6 @@ main::redis()->cmd('FLUSHALL');
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
@@ -254,9 +229,6 @@ X-RL: PASSED
 RateLimit-Policy: "by_ip";q=100;w=60
 --- redis_keys eval
 ['rl:{by_ip:127.0.0.1}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -270,8 +242,6 @@ RateLimit-Policy: "by_ip";q=100;w=60
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- more_headers eval
 "X-Key: a\x01b\x7f\xff\xfe{x}:y \"*3\$4\" }{ end"
 --- request
@@ -280,9 +250,6 @@ GET /t
 X-RL: PASSED
 --- redis_keys eval
 ["rl:{k:a\x01b\x7f\xff\xfe{x}:y \"*3\$4\" }{ end}:g"]
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -298,17 +265,12 @@ X-RL: PASSED
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t%FF%7B%7D%20x?k=%00%0D%0A*1%0D%0A
 --- response_headers
 X-RL: PASSED
 --- redis_keys eval
 ['rl:{arg:%00%0D%0A*1%0D%0A}:g', "rl:{uri:/t\xff{} x}:g"]
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -324,8 +286,6 @@ X-RL: PASSED
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- more_headers eval
 "X-Key: $main::long_key"
 --- request
@@ -335,9 +295,6 @@ X-RL: PASSED
 RateLimit-Policy: "k";q=100;w=3600
 --- redis_keys eval
 ['rl:{k:#' . Digest::SHA::sha1_hex($main::long_key) . '}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -351,8 +308,6 @@ RateLimit-Policy: "k";q=100;w=3600
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request eval
 ["GET /t", "GET /t"]
 --- more_headers eval
@@ -361,9 +316,6 @@ main::redis()->cmd('FLUSHALL');
 ["X-RL: PASSED", "X-RL: PASSED"]
 --- redis_keys eval
 ['rl:{k:' . ('x' x 128) . '}:g', 'rl:{k:#' . Digest::SHA::sha1_hex('y' x 129) . '}:g']
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -418,8 +370,6 @@ limiting requests by zone "k", retry after 3570 s
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
@@ -427,9 +377,6 @@ X-RL: PASSED
 --- redis_keys eval
 ['app:rl:{g:c}:g', 'rl:{tb:c}:tb', qr/\Arl:\{fw:c\}:fw:\d+\z/,
  qr/\Ax:\{sw:c\}:sw:\d+\z/, 'rl:{sl:c}:sl']
---- no_error_log
-[error]
-[alert]
 
 
 

@@ -16,6 +16,7 @@
 use Test::RateLimit::FakeRedis;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(set_defaults open_closed_config quiet_log);
 
 our $Before;
 our $Fake = Test::RateLimit::FakeRedis->start;
@@ -44,35 +45,14 @@ no_long_string();
 no_shuffle();
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
+    set_defaults(shift,
+        http_config => <<'_EOC_',
     rate_limit_redis 127.0.0.1:$TEST_NGINX_FAKE_REDIS_PORT timeout=1s;
     rate_limit_zone z key=$arg_k rate=10r/s;
 _EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /open {
-        rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Remaining $rate_limit_remaining always;
-        add_header X-Time $request_time always;
-        empty_gif;
-    }
-
-    location = /closed {
-        rate_limit z;
-        rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Remaining $rate_limit_remaining always;
-        empty_gif;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('no_error_log', "[alert]\n[crit]\nsignal\n")
-        unless defined $block->no_error_log;
+        config => open_closed_config('X-Remaining $rate_limit_remaining',
+                                     'X-Time $request_time'),
+        no_error_log => quiet_log());
 });
 
 run_tests();

@@ -8,6 +8,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(set_defaults open_closed_config quiet_log);
 use Time::HiRes qw(time sleep);
 
 our ($Paused, @Before, @Many);
@@ -63,34 +64,13 @@ sub main::nginx_clients {
 }
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('http_config', <<'_EOC_')
+    set_defaults(shift,
+        http_config => <<'_EOC_',
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT timeout=100ms;
     rate_limit_zone z key=$arg_k rate=1r/m burst=9;
 _EOC_
-        unless defined $block->http_config;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /open {
-        rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Time $request_time always;
-        empty_gif;
-    }
-
-    location = /closed {
-        rate_limit z;
-        rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Time $request_time always;
-        empty_gif;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('no_error_log', "[alert]\n[crit]\nsignal\n")
-        unless defined $block->no_error_log;
+        config => open_closed_config('X-Time $request_time'),
+        no_error_log => quiet_log());
 });
 
 run_tests();

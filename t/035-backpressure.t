@@ -12,6 +12,7 @@
 use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(set_defaults open_closed_config);
 use Time::HiRes qw(time sleep);
 
 our $Redis = Test::RateLimit::Instances::Redis->start(port => free_port());
@@ -157,23 +158,8 @@ no_long_string();
 no_shuffle();
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /open {
-        rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-
-    location = /closed {
-        rate_limit z;
-        rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-_EOC_
-        unless defined $block->config;
+    set_defaults(shift,
+        config => open_closed_config());
 });
 
 run_tests();

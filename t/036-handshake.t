@@ -16,6 +16,7 @@ use Test::RateLimit::FakeRedis;     # first: their END runs after nginx stopped
 use Test::RateLimit::Instances;
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(set_defaults open_closed_config quiet_log);
 use Time::HiRes qw(time sleep);
 
 our $Primary = Test::RateLimit::Instances::Redis->start(port => free_port());
@@ -116,26 +117,9 @@ no_long_string();
 no_shuffle();
 
 add_block_preprocessor(sub {
-    my $block = shift;
-
-    $block->set_value('config', <<'_EOC_')
-    location = /open {
-        rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-
-    location = /closed {
-        rate_limit z;
-        rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
-_EOC_
-        unless defined $block->config;
-
-    $block->set_value('no_error_log', "[alert]\n[crit]\nsignal\n")
-        unless defined $block->no_error_log;
+    set_defaults(shift,
+        config => open_closed_config(),
+        no_error_log => quiet_log());
 });
 
 run_tests();

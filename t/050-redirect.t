@@ -10,7 +10,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Redis;
-use Test::RateLimit::Helpers qw(redis block_client);
+use Test::RateLimit::Helpers qw(redis block_client set_defaults);
 
 # The remaining counts depend on a fresh Redis: one round.
 repeat_each(1);
@@ -40,14 +40,23 @@ add_response_body_check(sub {
                    $block->name . ' - keys in redis');
 });
 
+# Most blocks: zone z of 10r/m burst=5 by address, an empty Redis, no
+# error logged.
+add_block_preprocessor(sub {
+    set_defaults(shift,
+        http_config => <<'_EOC_',
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
+_EOC_
+        init => "main::redis()->cmd('FLUSHALL');\n",
+        no_error_log => "[error]\n[alert]\n");
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: try_files to a URI: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -62,8 +71,6 @@ __DATA__
 --- user_files
 >>> target.txt
 target
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
@@ -71,16 +78,10 @@ X-RL: PASSED
 X-RateLimit-Remaining: 5
 --- response_body
 target
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 2: try_files, then rewrite ... last in the target: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -96,23 +97,15 @@ target
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
 X-RL: PASSED
 X-RateLimit-Remaining: 5
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 3: index: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location /dir/ {
         rate_limit z;
@@ -123,8 +116,6 @@ X-RateLimit-Remaining: 5
 --- user_files
 >>> dir/index.txt
 the index
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /dir/
 --- response_headers
@@ -132,16 +123,10 @@ X-RL: PASSED
 X-RateLimit-Remaining: 5
 --- response_body
 the index
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 4: error_page to a URI: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -158,8 +143,6 @@ the index
 --- user_files
 >>> not-found.txt
 not found
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /files/none
 --- error_code: 404
@@ -168,16 +151,10 @@ X-RL: PASSED
 X-RateLimit-Remaining: 5
 --- response_body
 not found
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 5: try_files to a named location: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -189,23 +166,15 @@ not found
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
 X-RL: PASSED
 X-RateLimit-Remaining: 5
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 6: error_page to a named location: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -219,24 +188,16 @@ X-RateLimit-Remaining: 5
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /files/none
 --- error_code: 200
 --- response_headers
 X-RL: PASSED
 X-RateLimit-Remaining: 5
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 7: X-Accel-Redirect from a proxied response: counted once
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location = /t {
         rate_limit z;
@@ -257,8 +218,6 @@ X-RateLimit-Remaining: 5
 --- user_files
 >>> target.txt
 target
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /t
 --- response_headers
@@ -266,16 +225,10 @@ X-RL: PASSED
 X-RateLimit-Remaining: 5
 --- response_body
 target
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 8: a redirect after a rejection is not decided again (error_page to a URI and to a name)
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     rate_limit z;
 
@@ -319,9 +272,6 @@ limiting requests by zone "z", retry after 3570 s
 
 
 === TEST 9: rewrite ... last to a limited location: decided there
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location = /old {
         rewrite ^ /new last;
@@ -332,24 +282,16 @@ limiting requests by zone "z", retry after 3570 s
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /old
 --- response_headers
 X-RL: PASSED
 X-RateLimit-Remaining: 5
 RateLimit-Policy: "z";q=10;w=60
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 10: try_files from an unlimited location to a limited one: decided there
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location = /t {
         try_files /nonexistent /limited/target.txt;
@@ -379,9 +321,6 @@ limiting requests by zone "z", retry after 3570 s
 
 
 === TEST 11: index from an unlimited location to a limited one: decided there
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location /dir/ {
         root html;
@@ -396,8 +335,6 @@ limiting requests by zone "z", retry after 3570 s
 --- user_files
 >>> dir/index.txt
 the index
---- init
-main::redis()->cmd('FLUSHALL');
 --- request
 GET /dir/
 --- response_headers
@@ -405,16 +342,10 @@ X-RL: PASSED
 X-RateLimit-Remaining: 5
 --- response_body
 the index
---- no_error_log
-[error]
-[alert]
 
 
 
 === TEST 12: an auth_request subrequest to a limited location is not limited
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-    rate_limit_zone z key=$remote_addr rate=10r/m burst=5;
 --- config
     location = /protected {
         auth_request /auth;
@@ -436,9 +367,6 @@ X-RL: []
 !RateLimit
 !Retry-After
 --- redis_keys_after: 1
---- no_error_log
-[error]
-[alert]
 
 
 
@@ -479,6 +407,3 @@ RateLimit-Policy: "z";q=10;w=60
 |part
 ]
 --- redis_keys_after: 2
---- no_error_log
-[error]
-[alert]

@@ -400,7 +400,7 @@ int rl_core_redis_version_supported(const rl_core_version_t *v)
 
 /*
  * ---------------------------------------------------------------------
- * Redis Cluster routing (issue 11): the hash slot of a key, the slot map,
+ * Redis Cluster routing: the hash slot of a key, the slot map,
  * the redirect replies, and the per-slot decision of a request whose
  * zones live in different slots.  No sockets here: the glue converts
  * hiredis replies into the neutral structs below and does the I/O.

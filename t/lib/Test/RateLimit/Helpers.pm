@@ -24,9 +24,13 @@ package Test::RateLimit::Helpers;
 #
 #   set_defaults($block, SECTION => TEXT, ...)
 #                           each SECTION the block does not have itself
-#   open_closed_config()    /open and /closed, limited by zone z, failing
+#   open_closed_config(HEADER...)
+#                           /open and /closed, limited by zone z, failing
 #                           open and closed, with $rate_limit_status in
-#                           X-RL
+#                           X-RL and each HEADER ("X-Time $request_time")
+#                           added to both
+#   quiet_log()             what no request may log: alerts, critical
+#                           lines, a worker killed by a signal
 #   clean_shutdown()        what a stop must not log: alerts, an open
 #                           socket left, a worker killed by a signal
 
@@ -37,7 +41,7 @@ use Test::RateLimit::Redis;
 
 use Exporter 'import';
 our @EXPORT_OK = qw(redis flush block_keys block_client set_defaults
-                    open_closed_config clean_shutdown);
+                    open_closed_config quiet_log clean_shutdown);
 
 sub redis {
     return Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT});
@@ -65,21 +69,24 @@ sub set_defaults {
 }
 
 sub open_closed_config {
-    return <<'_EOC_';
+    my $headers = join '', map { "        add_header $_ always;\n" }
+                               'X-RL $rate_limit_status', @_;
+
+    return <<"_EOC_";
     location = /open {
         rate_limit z;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
+$headers        empty_gif;
     }
 
     location = /closed {
         rate_limit z;
         rate_limit_fail_open off;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
+$headers        empty_gif;
     }
 _EOC_
 }
+
+sub quiet_log { "[alert]\n[crit]\nsignal\n" }
 
 sub clean_shutdown { "[alert]\nopen socket\nexited on signal\n" }
 
