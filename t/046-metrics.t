@@ -12,7 +12,7 @@
 use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
-use Test::RateLimit::Helpers qw(set_defaults clean_shutdown);
+use Test::RateLimit::Helpers qw(set_defaults clean_shutdown master_pid);
 use Test::RateLimit::Metrics qw(parse metric);
 use File::Temp ();
 use Time::HiRes qw(time sleep);
@@ -58,14 +58,6 @@ plan tests => 66;
 
 no_long_string();
 no_shuffle();
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
 
 sub main::private { Test::RateLimit::Redis->new(port => $Redis->port) }
 

@@ -33,6 +33,8 @@ package Test::RateLimit::Helpers;
 #                           lines, a worker killed by a signal
 #   clean_shutdown()        what a stop must not log: alerts, an open
 #                           socket left, a worker killed by a signal
+#   master_pid()            the pid of the suite's nginx master
+#                           (master_on())
 
 use strict;
 use warnings;
@@ -41,7 +43,8 @@ use Test::RateLimit::Redis;
 
 use Exporter 'import';
 our @EXPORT_OK = qw(redis flush block_keys block_client set_defaults
-                    open_closed_config quiet_log clean_shutdown);
+                    open_closed_config quiet_log clean_shutdown
+                    master_pid);
 
 sub redis {
     return Test::RateLimit::Redis->new(port => $ENV{TEST_NGINX_REDIS_PORT});
@@ -89,5 +92,13 @@ _EOC_
 sub quiet_log { "[alert]\n[crit]\nsignal\n" }
 
 sub clean_shutdown { "[alert]\nopen socket\nexited on signal\n" }
+
+sub master_pid {
+    no warnings 'once';
+    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
+    my $pid = <$fh>;
+    chomp $pid;
+    return $pid;
+}
 
 1;
