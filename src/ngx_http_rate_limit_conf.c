@@ -48,6 +48,8 @@ static char *ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_http_rate_limit_zone_t *ngx_http_rate_limit_find_zone(
     ngx_conf_t *cf, ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name);
+static char *ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone);
 static char *ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *s);
 static char *ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
@@ -751,11 +753,61 @@ ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_rate_limit_fallback_check(cf, zone);
+    rv = ngx_http_rate_limit_delay_check(cf, zone);
+
+    if (rv == NGX_CONF_OK) {
+        rv = ngx_http_rate_limit_fallback_check(cf, zone);
+    }
+
     if (rv != NGX_CONF_OK) {
         zone->key = NULL;
         return rv;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * delay= (gcra only, 0..burst, default burst: none): a request with more
+ * than delay excess requests ahead waits until delay remain, as
+ * limit_req ... delay= does.  It waits while (delay + 1) x T is behind
+ * the key's arrival time, T the emission interval.
+ */
+
+static char *
+ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone)
+{
+    uint64_t  t;
+
+    if (!zone->delay_set) {
+        return NGX_CONF_OK;
+    }
+
+    if (zone->limit.algorithm != RL_CORE_ALG_GCRA) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"delay\" is only for algorithm=gcra");
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->delay > zone->limit.burst) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "delay=%ui is more than burst=%uL", zone->delay,
+                           zone->limit.burst);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->delay == zone->limit.burst) {
+        /* the default: every admitted request passes at once */
+        return NGX_CONF_OK;
+    }
+
+    t = (zone->limit.period_s * 1000000 + zone->limit.count - 1)
+        / zone->limit.count;
+
+    /* below burst x T, which the core bounds */
+    zone->delay_after_us = (zone->delay + 1) * t;
 
     return NGX_CONF_OK;
 }
@@ -939,6 +991,22 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
         }
 
         zone->cache = n;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "delay=", &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+
+        if (n == NGX_ERROR || n > RL_CORE_BURST_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid delay value \"%V\", must be "
+                               "between 0 and the zone's burst", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->delay = n;
+        zone->delay_set = 1;
 
         return NGX_CONF_OK;
     }

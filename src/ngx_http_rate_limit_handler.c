@@ -49,6 +49,9 @@ static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
 static void ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx);
+static ngx_int_t ngx_http_rate_limit_hold(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_delay_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_rate_limit_verdict(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
@@ -98,8 +101,11 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
 
         case NGX_HTTP_RATE_LIMIT_STATE_DECIDED:
-            /* the completion reran the phases */
+            /* the completion (or the end of the delay) reran the phases */
             return ngx_http_rate_limit_verdict(r, ctx);
+
+        case NGX_HTTP_RATE_LIMIT_STATE_HELD:
+            return NGX_AGAIN;
 
         default:
             /* decided before an internal redirect: once per request */
@@ -662,6 +668,17 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     if (!ctx->verdict.rejected) {
         ctx->outcome = left ? NGX_HTTP_RATE_LIMIT_ERROR
                             : NGX_HTTP_RATE_LIMIT_PASSED;
+
+        /* the longest wait of its zones; a dry run is never held */
+
+        for (i = 0; !left && !ctx->lcf->dry_run && i < ctx->nzones; i++) {
+            if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_REDIS) {
+                ctx->delay_ms = ngx_max(ctx->delay_ms,
+                                        ngx_http_rate_limit_zone_delay(
+                                            ctx->zones[i], &ctx->results[i]));
+            }
+        }
+
         return;
     }
 
@@ -774,9 +791,17 @@ ngx_http_rate_limit_verdict(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DONE;
+    if (ctx->delay_ms && ctx->state == NGX_HTTP_RATE_LIMIT_STATE_DECIDED
+        && !ctx->held)
+    {
+        return ngx_http_rate_limit_hold(r, ctx);
+    }
 
-    ngx_http_rate_limit_metrics_request(ctx);
+    if (!ctx->held) {
+        ngx_http_rate_limit_metrics_request(ctx);
+    }
+
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DONE;
 
     switch (ctx->outcome) {
 
@@ -800,6 +825,77 @@ ngx_http_rate_limit_verdict(ngx_http_request_t *r,
                    ctx->cached ? " by the deny cache" : "", rc);
 
     return rc;
+}
+
+
+/*
+ * Admitted, and already counted in Redis, but beyond delay= of some zone:
+ * it waits its turn on the request's timer, as limit_req ... delay= does,
+ * with no second Redis trip.  A client that leaves meanwhile ends the
+ * request (ngx_http_test_reading), and the pool cleanup takes the timer.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_hold(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: passed, held for %M ms", ctx->delay_ms);
+
+    ngx_http_rate_limit_metrics_request(ctx);
+
+    ctx->held = 1;
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_HELD;
+
+    ctx->wait.handler = ngx_http_rate_limit_delay_handler;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    ngx_add_timer(&ctx->wait, ctx->delay_ms);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_rate_limit_delay_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_ctx_t  *ctx = ev->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "rate limit: delay over");
+
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
+    ngx_http_rate_limit_resume(ctx);
+}
+
+
+/*
+ * A gcra zone's answer: reset_after is how far the key's arrival time is
+ * ahead after this request, (delay + 1) x T of which pass at once.  The
+ * reply's milliseconds are rounded up, so a request waits at most 1 ms
+ * longer than its turn, never less.
+ */
+
+ngx_msec_t
+ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
+    rl_core_zone_result_t *result)
+{
+    uint64_t  ahead;
+
+    if (zone->delay_after_us == 0 || !result->allowed) {
+        return 0;
+    }
+
+    ahead = (uint64_t) result->reset_after_ms * 1000;
+
+    if (ahead <= zone->delay_after_us) {
+        return 0;
+    }
+
+    return (ngx_msec_t) ((ahead - zone->delay_after_us + 999) / 1000);
 }
 
 

@@ -184,6 +184,9 @@ static void ngx_http_rate_limit_link_name_metrics(
 static void ngx_http_rate_limit_link_count(ngx_http_rate_limit_conn_t *conn);
 static ngx_http_rate_limit_cmd_result_e ngx_http_rate_limit_link_error_result(
     redisReply *r);
+static void ngx_http_rate_limit_link_result(ngx_http_rate_limit_conn_t *conn,
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_cmd_result_e result,
+    uint64_t written_us);
 
 
 static ngx_http_rate_limit_link_t  *ngx_http_rate_limit_link;
@@ -462,6 +465,7 @@ ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
     op->conn = conn;
     op->sent = 0;
     op->resent = 0;
+    op->timed_out = 0;
 
     ngx_queue_insert_tail(&conn->waiting, &op->queue);
     ngx_http_rate_limit_link_count(conn);
@@ -507,6 +511,10 @@ ngx_http_rate_limit_link_timeout(ngx_http_rate_limit_op_t *op)
 
     ngx_http_rate_limit_metrics_command(conn->node->metrics,
                                         NGX_HTTP_RATE_LIMIT_CMD_TIMEOUT, 0);
+
+    /* a late reply still tells the latency, not a second result */
+    op->timed_out = 1;
+
     ngx_http_rate_limit_link_cancel(op);
 }
 
@@ -1256,8 +1264,8 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
     if (r == NULL) {
         rl_core_conn_replied(&conn->st, 0);
         ngx_http_rate_limit_link_count(conn);
-        ngx_http_rate_limit_metrics_command(conn->node->metrics,
-                                            NGX_HTTP_RATE_LIMIT_CMD_ERROR, 0);
+        ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_ERROR,
+                                        0);
         ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
                                         NULL);
         return;
@@ -1276,7 +1284,7 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
         rl_core_conn_replied(&conn->st, 1);
         ngx_http_rate_limit_link_count(conn);
 
-        ngx_http_rate_limit_metrics_command(conn->node->metrics,
+        ngx_http_rate_limit_link_result(conn, op,
                                        ngx_http_rate_limit_link_error_result(r),
                                        op->written_us);
 
@@ -1315,17 +1323,15 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
         op->values[i] = r->element[i]->integer;
     }
 
-    ngx_http_rate_limit_metrics_command(conn->node->metrics,
-                                        NGX_HTTP_RATE_LIMIT_CMD_OK,
-                                        op->written_us);
+    ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_OK,
+                                    op->written_us);
     ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_OK, NULL);
     return;
 
 malformed:
 
-    ngx_http_rate_limit_metrics_command(conn->node->metrics,
-                                        NGX_HTTP_RATE_LIMIT_CMD_ERROR,
-                                        op->written_us);
+    ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_ERROR,
+                                    op->written_us);
 
     /* what came instead, for the waiter's log line */
 
@@ -1674,4 +1680,22 @@ ngx_http_rate_limit_link_error_result(redisReply *r)
     }
 
     return NGX_HTTP_RATE_LIMIT_CMD_ERROR;
+}
+
+
+/*
+ * A written command's end.  One whose request timed out was counted then:
+ * its reply adds only its latency.
+ */
+
+static void
+ngx_http_rate_limit_link_result(ngx_http_rate_limit_conn_t *conn,
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_cmd_result_e result,
+    uint64_t written_us)
+{
+    ngx_http_rate_limit_metrics_command(conn->node->metrics,
+                                        op->timed_out
+                                        ? NGX_HTTP_RATE_LIMIT_CMD_RESULTS
+                                        : result,
+                                        written_us);
 }

@@ -59,6 +59,7 @@ struct ngx_http_rate_limit_op_s {
     uint32_t                            gen;    /* script generation */
     unsigned                            sent:1;
     unsigned                            resent:1;
+    unsigned                            timed_out:1; /* counted so */
 };
 
 

@@ -420,7 +420,10 @@ ngx_http_rate_limit_metrics_request(ngx_http_rate_limit_ctx_t *ctx)
         } else if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_LOCAL) {
             m = NGX_HTTP_RATE_LIMIT_M_LOCAL_PASSED;
 
-        } else if (ctx->delay_ms) {
+        } else if (ctx->delay_ms
+                   && ngx_http_rate_limit_zone_delay(ctx->zones[i],
+                                                     &ctx->results[i]))
+        {
             m = NGX_HTTP_RATE_LIMIT_M_DELAYED;
 
         } else {
@@ -454,7 +457,11 @@ ngx_http_rate_limit_metrics_command(ngx_http_rate_limit_node_metrics_t *node,
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&node->commands[result], 1);
+    /* NGX_HTTP_RATE_LIMIT_CMD_RESULTS: only the latency */
+
+    if (result < NGX_HTTP_RATE_LIMIT_CMD_RESULTS) {
+        (void) ngx_atomic_fetch_add(&node->commands[result], 1);
+    }
 
     if (written_us == 0) {
         return;

@@ -126,9 +126,10 @@ void ngx_http_rate_limit_metrics_charged(ngx_http_rate_limit_zone_t *zone,
     uint64_t units);
 
 /*
- * A command's end on a node: its result, and when it was answered, the
- * time from its write (written_us from ngx_http_rate_limit_monotonic_usec,
- * 0: not written, no latency).
+ * A command's end on a node: its result (NGX_HTTP_RATE_LIMIT_CMD_RESULTS:
+ * none, counted before), and when it was answered, the time from its write
+ * (written_us from ngx_http_rate_limit_monotonic_usec, 0: not written, no
+ * latency).
  */
 void ngx_http_rate_limit_metrics_command(
     ngx_http_rate_limit_node_metrics_t *node,

@@ -39,6 +39,11 @@ typedef struct {
     ngx_uint_t                  cache;      /* deny cache entries, 0 off */
     ngx_uint_t                  index;      /* in the main conf's zones */
 
+    /* delay= (gcra): beyond (delay + 1) x T ahead a request waits */
+    ngx_uint_t                  delay;
+    ngx_uint_t                  delay_set;  /* delay= was given */
+    uint64_t                    delay_after_us; /* 0: never waits */
+
     /* fallback=: GCRA with interval T and tolerance tau; T 0: none */
     uint64_t                    fallback_t_us;
     uint64_t                    fallback_tau_us;
@@ -139,17 +144,20 @@ typedef enum {
  * completion move it along:
  *
  *   NEW --send--> WAITING --answer, error or timeout--> DECIDED --> DONE
- *    |                                                     ^
- *    +---- deny cache hit, or no room on the link ---------+
+ *    |                                                     ^  |     ^
+ *    +---- deny cache hit, or no room on the link ---------+  v     |
+ *                                                            HELD --+
  *
  * DECIDED: the outcome is final and the handler has yet to return it
- * (at once, or when the completion reruns the phases); DONE: returned,
- * so a handler run again after an internal redirect declines.
+ * (at once, or when the completion reruns the phases); HELD: passed, and
+ * waiting its turn (delay=) on a timer; DONE: returned, so a handler run
+ * again after an internal redirect declines.
  */
 typedef enum {
     NGX_HTTP_RATE_LIMIT_STATE_NEW = 0,      /* keys built, nothing asked */
     NGX_HTTP_RATE_LIMIT_STATE_WAITING,      /* the command is out */
     NGX_HTTP_RATE_LIMIT_STATE_DECIDED,
+    NGX_HTTP_RATE_LIMIT_STATE_HELD,         /* delayed, on ctx->wait */
     NGX_HTTP_RATE_LIMIT_STATE_DONE
 } ngx_http_rate_limit_state_e;
 
@@ -201,6 +209,7 @@ typedef struct {
 
     unsigned                    cached:1;   /* decided by the deny cache */
     unsigned                    local:1;    /* a zone decided by fallback */
+    unsigned                    held:1;     /* was HELD (delay=) */
 } ngx_http_rate_limit_ctx_t;
 
 
@@ -221,6 +230,9 @@ ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle);
 void ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle);
+/* ms a zone's answer holds the request (delay=), 0: none */
+ngx_msec_t ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
+    rl_core_zone_result_t *result);
 /* us, monotonic and the same in every process, read when called */
 uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
