@@ -15,7 +15,7 @@ use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 use Test::RateLimit::Helpers qw(set_defaults clean_shutdown);
-use Test::RateLimit::Metrics qw(parse metric);
+use Test::RateLimit::Metrics qw(parse metric metrics_location);
 use Time::HiRes qw(time sleep);
 
 our (%Got, %Pids, %BackGot, $Back, $M);
@@ -147,7 +147,7 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     set_defaults($block, no_shutdown_error_log => clean_shutdown(),
-                 config => <<'_EOC_');
+                 config => <<'_EOC_' . metrics_location());
     location = /t {
         rate_limit z;
         add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
@@ -158,10 +158,6 @@ add_block_preprocessor(sub {
         rate_limit_fail_open off;
         add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
         empty_gif;
-    }
-    location = /metrics {
-        rate_limit off;
-        rate_limit_metrics;
     }
 _EOC_
 });

@@ -13,7 +13,7 @@ use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 use Test::RateLimit::Helpers qw(set_defaults clean_shutdown flush);
-use Test::RateLimit::Metrics qw(parse metric);
+use Test::RateLimit::Metrics qw(parse metric metrics_location);
 use Time::HiRes qw(time sleep);
 
 our (@Got, $M, $Redis);
@@ -60,16 +60,12 @@ add_block_preprocessor(sub {
     my $block = shift;
 
     set_defaults($block, no_shutdown_error_log => clean_shutdown(),
-                 config => <<'_EOC_');
+                 config => <<'_EOC_' . metrics_location());
     location = /t {
         rate_limit z;
         add_header X-RL $rate_limit_status always;
         add_header X-Delay $rate_limit_delay always;
         empty_gif;
-    }
-    location = /metrics {
-        rate_limit off;
-        rate_limit_metrics;
     }
 _EOC_
 });

@@ -11,6 +11,9 @@ package Test::RateLimit::Metrics;
 #                   {type, help}}, samples => [{sample, labels, value}] }
 #                   (parse() of the body), or dies when the parser refuses
 #   parse(TEXT)     the same for a text
+#   metrics_location()
+#                   a "location = /metrics" with rate_limit_metrics, not
+#                   limited itself, for a block's config
 #   metric($m, NAME, LABEL => VALUE, ...)
 #                   the value of the one sample NAME with those labels (others
 #                   may be there too), undef when there is none
@@ -25,7 +28,7 @@ use JSON::PP ();
 use Test::RateLimit::Client qw(http_get);
 
 use Exporter 'import';
-our @EXPORT_OK = qw(scrape parse metric);
+our @EXPORT_OK = qw(scrape parse metric metrics_location);
 
 my $Parser = dirname(__FILE__) . '/prometheus_parse.py';
 
@@ -66,6 +69,15 @@ sub parse {
     }
 
     return { text => $text, families => \%families, samples => \@samples };
+}
+
+sub metrics_location {
+    return <<'_EOC_';
+    location = /metrics {
+        rate_limit off;
+        rate_limit_metrics;
+    }
+_EOC_
 }
 
 sub metric {
