@@ -594,10 +594,14 @@ ngx_http_rate_limit_metrics_handler(ngx_http_request_t *r)
     {
         node = ngx_queue_data(q, ngx_http_rate_limit_node_metrics_t, queue);
 
-        /* escaped, a label value is at most twice as long */
+        /*
+         * Escaped, a label value is at most twice as long; each family
+         * writes it once more before its lines (node_lines).
+         */
 
         size += (NGX_HTTP_RATE_LIMIT_CMD_RESULTS + NGX_HTTP_RATE_LIMIT_BUCKETS
-                 + 2 + NGX_HTTP_RATE_LIMIT_GAUGES)
+                 + 2 + NGX_HTTP_RATE_LIMIT_GAUGES
+                 + NGX_HTTP_RATE_LIMIT_FAMILIES)
                 * (2 * node->len + NGX_HTTP_RATE_LIMIT_LINE);
     }
 
