@@ -734,6 +734,7 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
     ngx_uint_t *live)
 {
     u_char            *label, *end;
+    size_t             llen;
     uint64_t           cum;
     ngx_int_t          g[NGX_HTTP_RATE_LIMIT_GAUGES];
     ngx_uint_t         i, s;
@@ -747,6 +748,7 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
 
     label = p;
     end = ngx_http_rate_limit_metrics_escape(label, node->name, node->len);
+    llen = end - label;
     p = end;
 
 #define ngx_http_rate_limit_node_line(fmt, ...)                               \
@@ -757,7 +759,7 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
     case NGX_HTTP_RATE_LIMIT_F_COMMANDS:
         for (i = 0; i < NGX_HTTP_RATE_LIMIT_CMD_RESULTS; i++) {
             ngx_http_rate_limit_node_line("{node=\"%*s\",result=\"%V\"} "
-                                          "%uA\n", end - label, label,
+                                          "%uA\n", llen, label,
                                           &ngx_http_rate_limit_result_labels[i],
                                           node->commands[i]);
         }
@@ -770,7 +772,7 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
         for (i = 0; i < NGX_HTTP_RATE_LIMIT_BUCKETS; i++) {
             cum += node->buckets[i];
             ngx_http_rate_limit_node_line("_bucket{node=\"%*s\",le=\"%V\"} "
-                                          "%uL\n", end - label, label,
+                                          "%uL\n", llen, label,
                                           &ngx_http_rate_limit_bucket_labels[i],
                                           cum);
         }
@@ -778,10 +780,10 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
         sum = node->sum_us;
 
         ngx_http_rate_limit_node_line("_sum{node=\"%*s\"} %uA.%06uA\n",
-                                      end - label, label, sum / 1000000,
+                                      llen, label, sum / 1000000,
                                       sum % 1000000);
         ngx_http_rate_limit_node_line("_count{node=\"%*s\"} %uL\n",
-                                      end - label, label, cum);
+                                      llen, label, cum);
         break;
 
     default: /* the gauges */
@@ -799,14 +801,14 @@ ngx_http_rate_limit_metrics_node_lines(u_char *p,
 
         if (family == NGX_HTTP_RATE_LIMIT_F_PENDING) {
             ngx_http_rate_limit_node_line("{node=\"%*s\"} %i\n",
-                                          end - label, label,
+                                          llen, label,
                                           g[NGX_HTTP_RATE_LIMIT_G_PENDING]);
             break;
         }
 
         for (i = 0; i < NGX_HTTP_RATE_LIMIT_G_PENDING; i++) {
             ngx_http_rate_limit_node_line("{node=\"%*s\",state=\"%V\"} "
-                                          "%i\n", end - label, label,
+                                          "%i\n", llen, label,
                                           &ngx_http_rate_limit_state_labels[i],
                                           g[i]);
         }
