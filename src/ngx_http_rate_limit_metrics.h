@@ -1,7 +1,9 @@
 
 /*
  * ngx_http_rate_limit_module: counters, histograms and gauges in the
- * node's shared memory, and the rate_limit_metrics content handler.
+ * node's shared memory (ngx_http_rate_limit_metrics.c), and the
+ * rate_limit_metrics content handler that serves them
+ * (ngx_http_rate_limit_metrics_text.c).
  *
  * Records are laid out before they are counted in: a zone's when the
  * configuration is loaded, a node's when the link learns its address.
@@ -97,9 +99,12 @@ typedef struct {
 } ngx_http_rate_limit_conn_metrics_t;
 
 
-/* rate_limit_metrics */
+/* rate_limit_metrics (ngx_http_rate_limit_metrics_text.c) */
 char *ngx_http_rate_limit_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* 1 when the process whose gauge slot it is still lives */
+ngx_uint_t ngx_http_rate_limit_metrics_alive(ngx_pid_t pid);
 
 /* shm init_zone: a record for every zone of the configuration */
 ngx_int_t ngx_http_rate_limit_metrics_init_zone(
