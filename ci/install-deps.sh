@@ -9,9 +9,11 @@ set -e
 # (the core's SHA-1); tests:
 # cmocka, a private redis-server, nginx itself, Test::Base for t/lib,
 # and two packaged access-phase modules (lua, auth-pam) that
-# t/061-module-order.t loads before and after this one.
+# t/061-module-order.t loads before and after this one; the reference
+# Prometheus parser that t/046-metrics.t reads the metrics with.
 PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libssl-dev
 libcmocka-dev redis-server libtest-base-perl libtext-diff-perl
+python3-prometheus-client
 procps libnginx-mod-http-lua libnginx-mod-http-auth-pam"
 
 missing=

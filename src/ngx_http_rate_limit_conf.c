@@ -14,6 +14,8 @@
 
 #include "ngx_http_rate_limit_module.h"
 #include "ngx_http_rate_limit_tls.h"
+#include "ngx_http_rate_limit_shm.h"
+#include "ngx_http_rate_limit_metrics.h"
 
 
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_PORT     6379
@@ -27,6 +29,9 @@
  * ngx_msec_t timer may be ahead of its clock.
  */
 #define NGX_HTTP_RATE_LIMIT_MAX_TIMEOUT      3600000
+#define NGX_HTTP_RATE_LIMIT_DEFAULT_SHM      (10 * 1024 * 1024)
+/* the fallback's tolerance, in us, as exact as the script's numbers */
+#define NGX_HTTP_RATE_LIMIT_MAX_TAU          (1ULL << 53)
 
 
 static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -43,7 +48,15 @@ static char *ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_http_rate_limit_zone_t *ngx_http_rate_limit_find_zone(
     ngx_conf_t *cf, ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name);
+static char *ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone);
+static char *ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *s);
+static char *ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone);
 static char *ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_rate_limit_check_shm_size(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_rate_limit_param(ngx_str_t *value, char *name,
     ngx_str_t *out);
@@ -51,6 +64,9 @@ static ngx_int_t ngx_http_rate_limit_param(ngx_str_t *value, char *name,
 
 static ngx_conf_post_handler_pt  ngx_http_rate_limit_status_post =
     ngx_http_rate_limit_check_status;
+
+static ngx_conf_post_handler_pt  ngx_http_rate_limit_shm_size_post =
+    ngx_http_rate_limit_check_shm_size;
 
 
 static ngx_conf_enum_t  ngx_http_rate_limit_log_levels[] = {
@@ -120,6 +136,20 @@ ngx_command_t  ngx_http_rate_limit_commands[] = {
       offsetof(ngx_http_rate_limit_loc_conf_t, log_level),
       &ngx_http_rate_limit_log_levels },
 
+    { ngx_string("rate_limit_shm_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_rate_limit_main_conf_t, shm_size),
+      &ngx_http_rate_limit_shm_size_post },
+
+    { ngx_string("rate_limit_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_rate_limit_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -140,7 +170,11 @@ ngx_http_rate_limit_create_main_conf(ngx_conf_t *cf)
      *     rmcf->redis = NULL;
      *     rmcf->used_file = NULL;
      *     rmcf->used_line = 0;
+     *     rmcf->shm = NULL;
+     *     rmcf->metrics = 0;
      */
+
+    rmcf->shm_size = NGX_CONF_UNSET_SIZE;
 
     if (ngx_array_init(&rmcf->zones, cf->pool, 4,
                        sizeof(ngx_http_rate_limit_zone_t *))
@@ -179,6 +213,17 @@ ngx_http_rate_limit_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"rate_limit\" requires \"rate_limit_redis\" "
                       "in %s:%ui", rmcf->used_file, rmcf->used_line);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_size_value(rmcf->shm_size,
+                             NGX_HTTP_RATE_LIMIT_DEFAULT_SHM);
+
+    /* metrics and fallback states: only where the module is used */
+
+    if ((rmcf->redis != NULL || rmcf->metrics)
+        && ngx_http_rate_limit_shm_add(cf, rmcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -708,6 +753,126 @@ ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    rv = ngx_http_rate_limit_delay_check(cf, zone);
+
+    if (rv == NGX_CONF_OK) {
+        rv = ngx_http_rate_limit_fallback_check(cf, zone);
+    }
+
+    if (rv != NGX_CONF_OK) {
+        zone->key = NULL;
+        return rv;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * delay= (gcra only, 0..burst, default burst: none): a request with more
+ * than delay excess requests ahead waits until delay remain, as
+ * limit_req ... delay= does.  It waits while (delay + 1) x T is behind
+ * the key's arrival time, T the emission interval.
+ */
+
+static char *
+ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone)
+{
+    uint64_t  t;
+
+    if (!zone->delay_set) {
+        return NGX_CONF_OK;
+    }
+
+    if (zone->limit.algorithm != RL_CORE_ALG_GCRA) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"delay\" is only for algorithm=gcra");
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->delay > zone->limit.burst) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "delay=%ui is more than burst=%uL", zone->delay,
+                           zone->limit.burst);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->delay == zone->limit.burst) {
+        /* the default: every admitted request passes at once */
+        return NGX_CONF_OK;
+    }
+
+    t = (zone->limit.period_s * 1000000 + zone->limit.count - 1)
+        / zone->limit.count;
+
+    /* below burst x T, which the core bounds */
+    zone->delay_after_us = (zone->delay + 1) * t;
+
+    return NGX_CONF_OK;
+}
+
+
+/* fallback=RATE: the emission interval T now, the burst once known. */
+
+static char *
+ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *s)
+{
+    uint64_t          count, period_s;
+    rl_core_status_e  rc;
+
+    rc = rl_core_parse_rate((char *) s->data, s->len, &count, &period_s);
+
+    if (rc == RL_CORE_ERANGE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fallback rate \"%V\" is out of range: N must be "
+                           "between 1 and 1000000000", s);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc != RL_CORE_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid fallback rate \"%V\", must be like "
+                           "\"10r/s\", \"r/m\", \"r/h\" or \"r/d\"", s);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->fallback_t_us = (period_s * 1000000 + count - 1) / count;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The fallback takes the zone's burst when the zone is gcra (the other
+ * algorithms' burst means something else): tau = burst x T, bounded so
+ * that the arithmetic stays exact.
+ */
+
+static char *
+ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone)
+{
+    uint64_t  burst;
+
+    if (zone->fallback_t_us == 0) {
+        return NGX_CONF_OK;
+    }
+
+    burst = zone->limit.algorithm == RL_CORE_ALG_GCRA ? zone->limit.burst : 0;
+
+    if (burst && zone->fallback_t_us > NGX_HTTP_RATE_LIMIT_MAX_TAU / burst) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "fallback rate with burst=%uL is out of range: "
+                           "burst x the fallback's interval must be below "
+                           "2^53 us", burst);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->fallback_burst = burst;
+    zone->fallback_tau_us = burst * zone->fallback_t_us;
+
     return NGX_CONF_OK;
 }
 
@@ -828,6 +993,26 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
         zone->cache = n;
 
         return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "delay=", &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+
+        if (n == NGX_ERROR || n > RL_CORE_BURST_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid delay value \"%V\", must be "
+                               "between 0 and the zone's burst", &s);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->delay = n;
+        zone->delay_set = 1;
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_rate_limit_param(value, "fallback=", &s) == NGX_OK) {
+        return ngx_http_rate_limit_fallback_param(cf, zone, &s);
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -968,6 +1153,24 @@ ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post, void *data)
     {
         return "must be between 400 and 599, "
                "except 401, 403, 408, 444 and 499";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* As limit_req_zone: the slab needs a few pages of its own. */
+
+static char *
+ngx_http_rate_limit_check_shm_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp < 8 * ngx_pagesize) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "rate_limit_shm_size of %uz is too small, must "
+                           "be at least %uz", *sp, 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -21,6 +21,9 @@
 #include "ngx_http_rate_limit_module.h"
 #include "ngx_http_rate_limit_link.h"
 #include "ngx_http_rate_limit_log.h"
+#include "ngx_http_rate_limit_shm.h"
+#include "ngx_http_rate_limit_metrics.h"
+#include "ngx_http_rate_limit_fallback.h"
 
 
 typedef struct {
@@ -43,7 +46,12 @@ static ngx_int_t ngx_http_rate_limit_read_answer(
 static void ngx_http_rate_limit_wait_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error);
+static void ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx);
+static ngx_int_t ngx_http_rate_limit_hold(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_delay_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_rate_limit_verdict(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
@@ -52,7 +60,6 @@ static void ngx_http_rate_limit_cleanup(void *data);
 static rl_core_cache_t *ngx_http_rate_limit_cache(
     ngx_http_rate_limit_zone_t *zone);
 static uint64_t ngx_http_rate_limit_wall_msec(void);
-static uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
 
 static ngx_http_rate_limit_worker_t  ngx_http_rate_limit_worker;
@@ -94,8 +101,11 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
 
         case NGX_HTTP_RATE_LIMIT_STATE_DECIDED:
-            /* the completion reran the phases */
+            /* the completion (or the end of the delay) reran the phases */
             return ngx_http_rate_limit_verdict(r, ctx);
+
+        case NGX_HTTP_RATE_LIMIT_STATE_HELD:
+            return NGX_AGAIN;
 
         default:
             /* decided before an internal redirect: once per request */
@@ -242,6 +252,8 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
         }
     }
 
+    ngx_http_rate_limit_metrics_init_worker();
+
     return ngx_http_rate_limit_link_init(cycle, rmcf->redis);
 }
 
@@ -252,6 +264,7 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
     ngx_uint_t  i;
 
     ngx_http_rate_limit_link_exit();
+    ngx_http_rate_limit_metrics_exit_worker();
 
     for (i = 0; i < ngx_http_rate_limit_worker.ncaches; i++) {
         if (ngx_http_rate_limit_worker.caches[i]) {
@@ -389,7 +402,7 @@ ngx_http_rate_limit_from_cache(ngx_http_request_t *r,
                            "rate limit: zone \"%V\" deny cache hit, "
                            "retry after %L ms",
                            &zone->name, ctx->results[i].retry_after_ms);
-            ctx->answered[i] = 1;
+            ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_REDIS;
             hit = 1;
         }
     }
@@ -581,7 +594,7 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
     }
 
     for (i = 0; i < ctx->nzones; i++) {
-        ctx->answered[i] = 1;
+        ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_REDIS;
     }
 
     return NGX_OK;
@@ -604,7 +617,7 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
     /* not written yet: never written; else its late reply finds nobody */
 
     if (ctx->op) {
-        ngx_http_rate_limit_link_cancel(ctx->op);
+        ngx_http_rate_limit_link_timeout(ctx->op);
         ctx->op = NULL;
     }
 
@@ -613,21 +626,35 @@ ngx_http_rate_limit_wait_handler(ngx_event_t *ev)
 }
 
 
-/* Stores the outcome from the answered zones, or from an error. */
+/*
+ * Stores the outcome from the answered zones, or from an error: then the
+ * zones with a fallback are decided locally, and those left get the fail
+ * policy unless another zone rejects.
+ */
 
 static void
 ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, left;
     rl_core_cache_t  *cache;
 
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
 
+    left = 0;
+
     if (error) {
         ngx_memzero(ctx->answered, ctx->nzones);
-        ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
-        return;
+        ngx_http_rate_limit_fall_back(r, ctx);
+
+        for (i = 0; i < ctx->nzones; i++) {
+            left += !ctx->answered[i];
+        }
+
+        if (left == ctx->nzones) {
+            ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
+            return;
+        }
     }
 
     if (rl_core_verdict(ctx->results, ctx->answered, ctx->nzones,
@@ -639,20 +666,35 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     }
 
     if (!ctx->verdict.rejected) {
-        ctx->outcome = NGX_HTTP_RATE_LIMIT_PASSED;
+        ctx->outcome = left ? NGX_HTTP_RATE_LIMIT_ERROR
+                            : NGX_HTTP_RATE_LIMIT_PASSED;
+
+        /* the longest wait of its zones; a dry run is never held */
+
+        for (i = 0; !left && !ctx->lcf->dry_run && i < ctx->nzones; i++) {
+            if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_REDIS) {
+                ctx->delay_ms = ngx_max(ctx->delay_ms,
+                                        ngx_http_rate_limit_zone_delay(
+                                            ctx->zones[i], &ctx->results[i]));
+            }
+        }
+
         return;
     }
 
     ctx->outcome = ctx->lcf->dry_run ? NGX_HTTP_RATE_LIMIT_REJECTED_DRY_RUN
                                      : NGX_HTTP_RATE_LIMIT_REJECTED;
 
-    /* remember fresh rejections (not those that came from the cache) */
+    /* remember Redis's fresh rejections (not the cache's, not local) */
 
     if (!ctx->cached) {
         for (i = 0; i < ctx->nzones; i++) {
             cache = ngx_http_rate_limit_cache(ctx->zones[i]);
 
-            if (cache == NULL || ctx->results[i].allowed) {
+            if (cache == NULL
+                || ctx->answered[i] != NGX_HTTP_RATE_LIMIT_BY_REDIS
+                || ctx->results[i].allowed)
+            {
                 continue;
             }
 
@@ -663,6 +705,53 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     }
 
     ngx_http_rate_limit_log_rejection(r, ctx);
+}
+
+
+/* The zones with fallback=, decided in the node's shared memory. */
+
+static void
+ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_uint_t                        i;
+    ngx_http_rate_limit_zone_t       *zone;
+    ngx_http_rate_limit_shm_ctx_t    *shm;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_rate_limit_module);
+
+    if (rmcf->shm == NULL) {
+        return;
+    }
+
+    shm = rmcf->shm->data;
+
+    for (i = 0; i < ctx->nzones; i++) {
+        zone = ctx->zones[i];
+
+        /* concurrency zones would take an in-progress count here */
+
+        if (zone->fallback_t_us == 0) {
+            continue;
+        }
+
+        if (ngx_http_rate_limit_fallback_decide(shm, zone, &ctx->keys[i],
+                                                r->connection->log,
+                                                &ctx->results[i])
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: zone \"%V\" decided locally, %s",
+                       &zone->name,
+                       ctx->results[i].allowed ? "allowed" : "rejected");
+
+        ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_LOCAL;
+        ctx->local = 1;
+    }
 }
 
 
@@ -702,6 +791,16 @@ ngx_http_rate_limit_verdict(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
+    if (ctx->delay_ms && ctx->state == NGX_HTTP_RATE_LIMIT_STATE_DECIDED
+        && !ctx->held)
+    {
+        return ngx_http_rate_limit_hold(r, ctx);
+    }
+
+    if (!ctx->held) {
+        ngx_http_rate_limit_metrics_request(ctx);
+    }
+
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DONE;
 
     switch (ctx->outcome) {
@@ -729,6 +828,77 @@ ngx_http_rate_limit_verdict(ngx_http_request_t *r,
 }
 
 
+/*
+ * Admitted, and already counted in Redis, but beyond delay= of some zone:
+ * it waits its turn on the request's timer, as limit_req ... delay= does,
+ * with no second Redis trip.  A client that leaves meanwhile ends the
+ * request (ngx_http_test_reading), and the pool cleanup takes the timer.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_hold(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: passed, held for %M ms", ctx->delay_ms);
+
+    ngx_http_rate_limit_metrics_request(ctx);
+
+    ctx->held = 1;
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_HELD;
+
+    ctx->wait.handler = ngx_http_rate_limit_delay_handler;
+    ctx->wait.data = ctx;
+    ctx->wait.log = r->connection->log;
+
+    ngx_add_timer(&ctx->wait, ctx->delay_ms);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_rate_limit_delay_handler(ngx_event_t *ev)
+{
+    ngx_http_rate_limit_ctx_t  *ctx = ev->data;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "rate limit: delay over");
+
+    ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
+    ngx_http_rate_limit_resume(ctx);
+}
+
+
+/*
+ * A gcra zone's answer: reset_after is how far the key's arrival time is
+ * ahead after this request, (delay + 1) x T of which pass at once.  The
+ * reply's milliseconds are rounded up, so a request waits at most 1 ms
+ * longer than its turn, never less.
+ */
+
+ngx_msec_t
+ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
+    rl_core_zone_result_t *result)
+{
+    uint64_t  ahead;
+
+    if (zone->delay_after_us == 0 || !result->allowed) {
+        return 0;
+    }
+
+    ahead = (uint64_t) result->reset_after_ms * 1000;
+
+    if (ahead <= zone->delay_after_us) {
+        return 0;
+    }
+
+    return (ngx_msec_t) ((ahead - zone->delay_after_us + 999) / 1000);
+}
+
+
 static void
 ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
@@ -747,7 +917,8 @@ ngx_http_rate_limit_log_rejection(ngx_http_request_t *r,
                   "limiting requests%s by zone \"%V\", retry after %L s%s",
                   ctx->lcf->dry_run ? ", dry run," : "", &zone->name,
                   ctx->verdict.retry_after_s,
-                  ctx->cached ? " (deny cache)" : "");
+                  ctx->cached ? " (deny cache)"
+                              : ctx->local ? " (local fallback)" : "");
 }
 
 
@@ -808,7 +979,7 @@ ngx_http_rate_limit_wall_msec(void)
  * rejection), in 64-bit us (no wrap), read when asked.
  */
 
-static uint64_t
+uint64_t
 ngx_http_rate_limit_monotonic_usec(void)
 {
 #if (NGX_HAVE_CLOCK_MONOTONIC)

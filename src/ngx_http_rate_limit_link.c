@@ -41,6 +41,7 @@
 #include "ngx_http_rate_limit_log.h"
 #include "ngx_http_rate_limit_tls.h"
 #include "ngx_http_rate_limit_sentinel.h"
+#include "ngx_http_rate_limit_metrics.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -76,6 +77,8 @@ typedef struct {
     ngx_event_t                         connect; /* connect_timeout */
     ngx_event_t                         watchdog; /* the oldest reply */
     ngx_event_t                         flush;   /* posted: end of turn */
+
+    ngx_http_rate_limit_conn_metrics_t  metrics;
 } ngx_http_rate_limit_conn_t;
 
 
@@ -91,6 +94,8 @@ struct ngx_http_rate_limit_node_s {
     ngx_http_rate_limit_conn_t         *conns;
 
     ngx_http_rate_limit_throttle_t      throttle;
+
+    ngx_http_rate_limit_node_metrics_t *metrics; /* NULL: not counted */
 };
 
 
@@ -176,7 +181,7 @@ static ngx_int_t ngx_http_rate_limit_link_check_sha(
     ngx_http_rate_limit_conn_t *conn, redisReply *r);
 
 static void ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
-    ngx_uint_t now);
+    ngx_uint_t early);
 static void ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_link_retry_handler(ngx_event_t *ev);
 static void ngx_http_rate_limit_link_connect_handler(ngx_event_t *ev);
@@ -186,6 +191,14 @@ static void ngx_http_rate_limit_link_event(ngx_event_t *ev,
     ngx_log_t *log);
 
 static void ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link);
+static void ngx_http_rate_limit_link_name_metrics(
+    ngx_http_rate_limit_node_t *node);
+static void ngx_http_rate_limit_link_count(ngx_http_rate_limit_conn_t *conn);
+static ngx_http_rate_limit_cmd_result_e ngx_http_rate_limit_link_error_result(
+    redisReply *r);
+static void ngx_http_rate_limit_link_result(ngx_http_rate_limit_conn_t *conn,
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_cmd_result_e result,
+    uint64_t written_us);
 
 
 static ngx_http_rate_limit_link_t  *ngx_http_rate_limit_link;
@@ -298,6 +311,8 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         node->port = rcf->port;
     }
 
+    ngx_http_rate_limit_link_name_metrics(node);
+
     node->nconns = rcf->connections;
     node->conns = ngx_calloc(node->nconns
                              * sizeof(ngx_http_rate_limit_conn_t),
@@ -315,6 +330,7 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         conn->number = i;
 
         rl_core_conn_init(&conn->st, (uint32_t) link->max_pending);
+        ngx_http_rate_limit_link_count(conn);
 
         ngx_queue_init(&conn->waiting);
         ngx_queue_init(&conn->sent);
@@ -404,6 +420,8 @@ ngx_http_rate_limit_link_exit(void)
             }
 
             ngx_http_rate_limit_link_stop(conn);
+
+            ngx_http_rate_limit_metrics_conn(&conn->metrics, NULL, 0, 0);
         }
     }
 
@@ -438,6 +456,9 @@ ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
                                           "max_pending reached (%ui "
                                           "commands on each connection)",
                                           &node->name, link->max_pending);
+            ngx_http_rate_limit_metrics_command(node->metrics,
+                                              NGX_HTTP_RATE_LIMIT_CMD_NO_ROOM,
+                                              0);
             return NGX_BUSY;
         }
 
@@ -456,8 +477,10 @@ ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
     op->conn = conn;
     op->sent = 0;
     op->resent = 0;
+    op->timed_out = 0;
 
     ngx_queue_insert_tail(&conn->waiting, &op->queue);
+    ngx_http_rate_limit_link_count(conn);
 
     if (conn->st.state == RL_CORE_CONN_UP) {
         if (!conn->flush.posted) {
@@ -494,7 +517,23 @@ ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op)
 
     ngx_queue_remove(&op->queue);
     rl_core_conn_unqueue(&conn->st);
+    ngx_http_rate_limit_link_count(conn);
     ngx_free(op);
+}
+
+
+void
+ngx_http_rate_limit_link_timeout(ngx_http_rate_limit_op_t *op)
+{
+    ngx_http_rate_limit_conn_t  *conn = op->conn;
+
+    ngx_http_rate_limit_metrics_command(conn->node->metrics,
+                                        NGX_HTTP_RATE_LIMIT_CMD_TIMEOUT, 0);
+
+    /* a late reply still tells the latency, not a second result */
+    op->timed_out = 1;
+
+    ngx_http_rate_limit_link_cancel(op);
 }
 
 
@@ -558,6 +597,7 @@ ngx_http_rate_limit_link_connect(ngx_http_rate_limit_conn_t *conn)
     }
 
     (void) rl_core_conn_connect(&conn->st);
+    ngx_http_rate_limit_link_count(conn);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "rate_limit: redis \"%V\" connection %ui connecting",
@@ -742,6 +782,8 @@ ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn)
         return;
     }
 
+    ngx_http_rate_limit_link_count(conn);
+
     if (conn->connect.timer_set) {
         ngx_del_timer(&conn->connect);
     }
@@ -773,6 +815,7 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
     link = ngx_http_rate_limit_link;
 
     delay = (ngx_msec_t) rl_core_conn_lost(&conn->st);
+    ngx_http_rate_limit_link_count(conn);
 
     ngx_http_rate_limit_link_stop(conn);
 
@@ -847,6 +890,8 @@ ngx_http_rate_limit_link_move(const char *host, int port)
 
         ngx_log_error(NGX_LOG_NOTICE, link->log, 0,
                       "rate_limit: the master is at %V", &node->name);
+
+        ngx_http_rate_limit_link_name_metrics(node);
     }
 
     link->moving = 1;
@@ -930,6 +975,9 @@ ngx_http_rate_limit_link_fail_waiting(ngx_http_rate_limit_conn_t *conn)
         rl_core_conn_unqueue(&conn->st);
 
         op = ngx_queue_data(q, ngx_http_rate_limit_op_t, queue);
+        ngx_http_rate_limit_link_count(conn);
+        ngx_http_rate_limit_metrics_command(conn->node->metrics,
+                                            NGX_HTTP_RATE_LIMIT_CMD_ERROR, 0);
         ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
                                         NULL);
     }
@@ -1233,6 +1281,9 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
 
     if (r == NULL) {
         rl_core_conn_replied(&conn->st, 0);
+        ngx_http_rate_limit_link_count(conn);
+        ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_ERROR,
+                                        0);
         ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
                                         NULL);
         return;
@@ -1249,6 +1300,11 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
         }
 
         rl_core_conn_replied(&conn->st, 1);
+        ngx_http_rate_limit_link_count(conn);
+
+        ngx_http_rate_limit_link_result(conn, op,
+                                       ngx_http_rate_limit_link_error_result(r),
+                                       op->written_us);
 
         if (kind == RL_CORE_REDIS_ERR_RECONNECT && conn->ac == ac) {
             ngx_http_rate_limit_log_error(&conn->node->throttle,
@@ -1271,6 +1327,7 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
     }
 
     rl_core_conn_replied(&conn->st, 1);
+    ngx_http_rate_limit_link_count(conn);
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != op->nvalues) {
         goto malformed;
@@ -1284,10 +1341,15 @@ ngx_http_rate_limit_link_on_reply(redisAsyncContext *ac, void *reply,
         op->values[i] = r->element[i]->integer;
     }
 
+    ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_OK,
+                                    op->written_us);
     ngx_http_rate_limit_link_answer(op, NGX_HTTP_RATE_LIMIT_ANSWER_OK, NULL);
     return;
 
 malformed:
+
+    ngx_http_rate_limit_link_result(conn, op, NGX_HTTP_RATE_LIMIT_CMD_ERROR,
+                                    op->written_us);
 
     /* what came instead, for the waiter's log line */
 
@@ -1329,6 +1391,7 @@ ngx_http_rate_limit_link_resend(ngx_http_rate_limit_conn_t *conn,
     op->resent = 1;
     op->sent = 1;
     op->written = ngx_current_msec;
+    op->written_us = ngx_http_rate_limit_monotonic_usec();
     ngx_queue_insert_tail(&conn->sent, &op->queue);
 
     return NGX_OK;
@@ -1382,7 +1445,7 @@ ngx_http_rate_limit_link_read_done(void *data)
 /*
  * Hands hiredis the commands that wait, only when it has written
  * everything before: what stays here can still be taken back when its
- * request leaves.  now: from link_send, in a request's handler, so it
+ * request leaves.  early: from link_send, in a request's handler, so it
  * writes at once and answers nobody (a refused command waits for the end
  * of the turn); else at the end of the turn, where hiredis's posted write
  * follows.
@@ -1390,9 +1453,10 @@ ngx_http_rate_limit_link_read_done(void *data)
 
 static void
 ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
-    ngx_uint_t now)
+    ngx_uint_t early)
 {
     uint32_t                     gen;
+    uint64_t                     now;   /* us, monotonic */
     ngx_uint_t                   n;
     ngx_queue_t                 *q;
     redisAsyncContext           *ac;
@@ -1405,12 +1469,13 @@ ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
     /* TLS: only hiredis's own write drives OpenSSL's state */
 
     if (ac == NULL || conn->st.state != RL_CORE_CONN_UP
-        || sdslen(ac->c.obuf) != 0 || (now && link->ssl_ctx != NULL))
+        || sdslen(ac->c.obuf) != 0 || (early && link->ssl_ctx != NULL))
     {
         return;
     }
 
     n = 0;
+    now = ngx_http_rate_limit_monotonic_usec();
 
     while (!ngx_queue_empty(&conn->waiting)) {
         q = ngx_queue_head(&conn->waiting);
@@ -1429,12 +1494,14 @@ ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
             /* only a context being torn down refuses */
             rl_core_conn_replied(&conn->st, 0);
 
-            if (now) {
+            if (early) {
                 (void) rl_core_conn_queue(&conn->st);
                 ngx_queue_insert_head(&conn->waiting, q);
+                ngx_http_rate_limit_link_count(conn);
                 break;
             }
 
+            ngx_http_rate_limit_link_count(conn);
             ngx_http_rate_limit_link_answer(op,
                                             NGX_HTTP_RATE_LIMIT_ANSWER_LOST,
                                             NULL);
@@ -1444,13 +1511,14 @@ ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
         op->gen = gen;
         op->sent = 1;
         op->written = ngx_current_msec;
+        op->written_us = now;
         ngx_queue_insert_tail(&conn->sent, q);
         n++;
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, link->log, 0,
                    "rate_limit: redis connection %ui wrote %ui commands%s, "
-                   "%uD sent", conn->number, n, now ? " at once" : "",
+                   "%uD sent", conn->number, n, early ? " at once" : "",
                    conn->st.sent);
 
     if (n == 0) {
@@ -1461,7 +1529,7 @@ ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
         ngx_add_timer(&conn->watchdog, link->connect_timeout);
     }
 
-    if (now) {
+    if (early) {
         ngx_http_rate_limit_hiredis_write_now(ac);
     }
 }
@@ -1601,4 +1669,80 @@ ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link)
     ngx_free(link->username.data);
     ngx_free(link->password.data);
     ngx_free(link);
+}
+
+
+/*
+ * The node's metrics record, by the label the metrics give it: the
+ * socket path, or the numeric "host:port" it is reached at.
+ */
+
+static void
+ngx_http_rate_limit_link_name_metrics(ngx_http_rate_limit_node_t *node)
+{
+    u_char     *p;
+    ngx_str_t   label;
+    u_char      buf[NGX_SOCKADDR_STRLEN + NGX_INT_T_LEN + 2];
+
+    if (node->unix_path) {
+        label.data = (u_char *) node->unix_path;
+        label.len = ngx_strlen(node->unix_path);
+
+    } else if (node->host) {
+        p = ngx_snprintf(buf, sizeof(buf), "%s:%d", node->host, node->port);
+        label.data = buf;
+        label.len = p - buf;
+
+    } else {
+        /* the sentinels have not named the master yet */
+        return;
+    }
+
+    node->metrics = ngx_http_rate_limit_metrics_node(&label, ngx_cycle->log);
+}
+
+
+/* The connection's state and pending commands, as the gauges show them. */
+
+static void
+ngx_http_rate_limit_link_count(ngx_http_rate_limit_conn_t *conn)
+{
+    ngx_http_rate_limit_metrics_conn(&conn->metrics, conn->node->metrics,
+                                     conn->st.state,
+                                     conn->st.waiting + conn->st.sent);
+}
+
+
+/* A cluster's redirections are results of their own. */
+
+static ngx_http_rate_limit_cmd_result_e
+ngx_http_rate_limit_link_error_result(redisReply *r)
+{
+    if (r->len > 6 && ngx_strncmp(r->str, "MOVED ", 6) == 0) {
+        return NGX_HTTP_RATE_LIMIT_CMD_MOVED;
+    }
+
+    if (r->len > 4 && ngx_strncmp(r->str, "ASK ", 4) == 0) {
+        return NGX_HTTP_RATE_LIMIT_CMD_ASK;
+    }
+
+    return NGX_HTTP_RATE_LIMIT_CMD_ERROR;
+}
+
+
+/*
+ * A written command's end.  One whose request timed out was counted then:
+ * its reply adds only its latency.
+ */
+
+static void
+ngx_http_rate_limit_link_result(ngx_http_rate_limit_conn_t *conn,
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_cmd_result_e result,
+    uint64_t written_us)
+{
+    ngx_http_rate_limit_metrics_command(conn->node->metrics,
+                                        op->timed_out
+                                        ? NGX_HTTP_RATE_LIMIT_CMD_RESULTS
+                                        : result,
+                                        written_us);
 }

@@ -55,9 +55,11 @@ struct ngx_http_rate_limit_op_s {
     ngx_queue_t                         queue;  /* waiting or sent */
     void                               *conn;
     ngx_msec_t                          written;
+    uint64_t                            written_us; /* for the metrics */
     uint32_t                            gen;    /* script generation */
     unsigned                            sent:1;
     unsigned                            resent:1;
+    unsigned                            timed_out:1; /* counted so */
 };
 
 
@@ -86,6 +88,9 @@ ngx_int_t ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op,
  * is not called.
  */
 void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
+
+/* As cancel, for a waiter whose timeout came: counted as a timeout. */
+void ngx_http_rate_limit_link_timeout(ngx_http_rate_limit_op_t *op);
 
 /*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,

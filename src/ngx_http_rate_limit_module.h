@@ -22,6 +22,15 @@
 #define NGX_HTTP_RATE_LIMIT_STACK_ZONES  8
 
 
+/* What decided a zone of a request: ctx->answered[i], 0 for none. */
+#define NGX_HTTP_RATE_LIMIT_BY_REDIS  1     /* or the deny cache */
+#define NGX_HTTP_RATE_LIMIT_BY_LOCAL  2     /* the fallback */
+
+
+typedef struct ngx_http_rate_limit_zone_metrics_s
+    ngx_http_rate_limit_zone_metrics_t;
+
+
 typedef struct {
     ngx_str_t                   name;
     ngx_http_complex_value_t   *key;        /* NULL until rate_limit_zone */
@@ -29,6 +38,19 @@ typedef struct {
     rl_core_limit_t             limit;
     ngx_uint_t                  cache;      /* deny cache entries, 0 off */
     ngx_uint_t                  index;      /* in the main conf's zones */
+
+    /* delay= (gcra): beyond (delay + 1) x T ahead a request waits */
+    ngx_uint_t                  delay;
+    ngx_uint_t                  delay_set;  /* delay= was given */
+    uint64_t                    delay_after_us; /* 0: never waits */
+
+    /* fallback=: GCRA with interval T and tolerance tau; T 0: none */
+    uint64_t                    fallback_t_us;
+    uint64_t                    fallback_tau_us;
+    uint64_t                    fallback_burst;
+
+    /* in shared memory, set when the zone is made (NULL: not counted) */
+    ngx_http_rate_limit_zone_metrics_t  *metrics;
 
     /* the first "rate_limit NAME" that used it, for "unknown zone" */
     u_char                     *used_file;
@@ -87,6 +109,10 @@ typedef struct {
     ngx_array_t                 zones;      /* ngx_http_rate_limit_zone_t * */
     ngx_http_rate_limit_redis_conf_t  *redis;
 
+    size_t                      shm_size;   /* rate_limit_shm_size */
+    ngx_shm_zone_t             *shm;        /* NULL: module not used */
+    ngx_flag_t                  metrics;    /* a rate_limit_metrics */
+
     /* the first "rate_limit NAME", for "no rate_limit_redis" */
     u_char                     *used_file;
     ngx_uint_t                  used_line;
@@ -118,17 +144,20 @@ typedef enum {
  * completion move it along:
  *
  *   NEW --send--> WAITING --answer, error or timeout--> DECIDED --> DONE
- *    |                                                     ^
- *    +---- deny cache hit, or no room on the link ---------+
+ *    |                                                     ^  |     ^
+ *    +---- deny cache hit, or no room on the link ---------+  v     |
+ *                                                            HELD --+
  *
  * DECIDED: the outcome is final and the handler has yet to return it
- * (at once, or when the completion reruns the phases); DONE: returned,
- * so a handler run again after an internal redirect declines.
+ * (at once, or when the completion reruns the phases); HELD: passed, and
+ * waiting its turn (delay=) on a timer; DONE: returned, so a handler run
+ * again after an internal redirect declines.
  */
 typedef enum {
     NGX_HTTP_RATE_LIMIT_STATE_NEW = 0,      /* keys built, nothing asked */
     NGX_HTTP_RATE_LIMIT_STATE_WAITING,      /* the command is out */
     NGX_HTTP_RATE_LIMIT_STATE_DECIDED,
+    NGX_HTTP_RATE_LIMIT_STATE_HELD,         /* delayed, on ctx->wait */
     NGX_HTTP_RATE_LIMIT_STATE_DONE
 } ngx_http_rate_limit_state_e;
 
@@ -164,7 +193,8 @@ typedef struct {
     ngx_http_rate_limit_zone_t **zones;
     ngx_str_t                  *keys;       /* client keys, raw */
     rl_core_zone_result_t      *results;
-    u_char                     *answered;   /* per zone: results[i] valid */
+    u_char                     *answered;   /* per zone: results[i] valid,
+                                               NGX_HTTP_RATE_LIMIT_BY_* */
 
     ngx_http_rate_limit_op_t   *op;         /* the pending command */
     ngx_event_t                 wait;       /* the request's timeout */
@@ -175,7 +205,11 @@ typedef struct {
     ngx_http_rate_limit_state_e    state;
     ngx_http_rate_limit_outcome_e  outcome;
 
+    ngx_msec_t                  delay_ms;   /* held this long */
+
     unsigned                    cached:1;   /* decided by the deny cache */
+    unsigned                    local:1;    /* a zone decided by fallback */
+    unsigned                    held:1;     /* was HELD (delay=) */
 } ngx_http_rate_limit_ctx_t;
 
 
@@ -196,6 +230,11 @@ ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle);
 void ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle);
+/* ms a zone's answer holds the request (delay=), 0: none */
+ngx_msec_t ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
+    rl_core_zone_result_t *result);
+/* us, monotonic and the same in every process, read when called */
+uint64_t ngx_http_rate_limit_monotonic_usec(void);
 
 /* ngx_http_rate_limit_filter.c */
 ngx_int_t ngx_http_rate_limit_filter_init(ngx_conf_t *cf);

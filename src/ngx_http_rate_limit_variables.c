@@ -19,7 +19,9 @@ typedef enum {
     NGX_HTTP_RATE_LIMIT_VAR_REMAINING,
     NGX_HTTP_RATE_LIMIT_VAR_RESET,
     NGX_HTTP_RATE_LIMIT_VAR_RETRY_AFTER,
-    NGX_HTTP_RATE_LIMIT_VAR_ZONE
+    NGX_HTTP_RATE_LIMIT_VAR_ZONE,
+    NGX_HTTP_RATE_LIMIT_VAR_DECIDED_BY,
+    NGX_HTTP_RATE_LIMIT_VAR_DELAY
 } ngx_http_rate_limit_var_e;
 
 
@@ -47,6 +49,14 @@ static ngx_http_variable_t  ngx_http_rate_limit_vars[] = {
 
     { ngx_string("rate_limit_zone"), NULL,
       ngx_http_rate_limit_variable, NGX_HTTP_RATE_LIMIT_VAR_ZONE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("rate_limit_decided_by"), NULL,
+      ngx_http_rate_limit_variable, NGX_HTTP_RATE_LIMIT_VAR_DECIDED_BY,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("rate_limit_delay"), NULL,
+      ngx_http_rate_limit_variable, NGX_HTTP_RATE_LIMIT_VAR_DELAY,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -110,6 +120,26 @@ ngx_http_rate_limit_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    if (data == NGX_HTTP_RATE_LIMIT_VAR_DECIDED_BY) {
+        /* a failed Redis decision without fallback is still Redis's */
+        if (ctx->cached) {
+            ngx_str_set(v, "cache");
+
+        } else if (ctx->local) {
+            ngx_str_set(v, "local");
+
+        } else {
+            ngx_str_set(v, "redis");
+        }
+
+        return NGX_OK;
+    }
+
+    if (data == NGX_HTTP_RATE_LIMIT_VAR_DELAY) {
+        n = ctx->delay_ms;
+        goto number;
+    }
+
     /* the rest come from answered zones; an error answered none */
 
     if (ctx->outcome == NGX_HTTP_RATE_LIMIT_ERROR) {
@@ -141,6 +171,8 @@ ngx_http_rate_limit_variable(ngx_http_request_t *r,
         n = ctx->verdict.retry_after_s;
         break;
     }
+
+number:
 
     p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (p == NULL) {
