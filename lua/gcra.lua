@@ -78,6 +78,24 @@ local function gcra_commit(keys, k, nk, n, period_us, burst, cost, now_us,
                'PX', string.format('%d', math.ceil((tat - now_us) / 1000)))
 end
 
+-- charge(keys, k, nk, n, period_us, burst, cost, now_us) takes cost units
+-- (>= 1) unconditionally, for rate_limit_charge: TAT moves cost * T on
+-- (a debt when it passes now + tau), at most to now + 2^52 µs.
+local function gcra_charge(keys, k, nk, n, period_us, burst, cost, now_us)
+    local t = math.ceil(period_us / n)
+    local tat = tonumber(redis.call('GET', keys[k + 1]) or '')
+    if tat == nil or tat < now_us then
+        tat = now_us
+    end
+    local most = now_us + 2^52
+    if cost >= (most - tat) / t then
+        tat = most
+    else
+        tat = tat + cost * t
+    end
+    gcra_commit(keys, k, nk, n, period_us, burst, cost, now_us, tat)
+end
+
 -- [standalone]
 -- Run alone, lua/standalone.lua stands here (Test::RateLimit::Script).
 return rl_standalone(gcra_check, gcra_commit, 'gcra', 0)

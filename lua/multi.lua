@@ -7,7 +7,7 @@
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
--- ARGV[2]   mode: check (below); any other is an error reply
+-- ARGV[2]   mode: check or charge (below); any other is an error reply
 --           "ERR rate_limit: unknown mode".  Each mode is a block of its
 --           own after the common part.
 -- ARGV[3]   lease member: a string unique to the request, for the modes
@@ -40,6 +40,13 @@
 --   allowed (0|1), limit, remaining, reset_after_ms, retry_after_ms,
 --   delay_ms (0)
 -- (see each algorithm's header).
+--
+-- Mode charge (rate_limit_charge, after the response).  Every zone takes
+-- its cost unconditionally, which may leave its key in debt (see each
+-- algorithm's charge); a cost of 0 takes nothing.  sliding_log takes no
+-- charges (an error reply).  Nothing is written unless every zone's
+-- arguments and keys are good.
+-- Reply: Z integers, each zone's remaining after the charge (0 in debt).
 --
 -- Bad arguments, or a window the candidate keys lack, give an error reply
 -- "ERR rate_limit: ...".
@@ -88,15 +95,16 @@ if multi_now == 0 then
 end
 
 -- Zone i's arguments, checked, with its keys after KEYS[k]: check,
--- commit, nkeys, n, period_us, burst, cost; or nil and an error message.
--- Zones in a row with one algorithm share its closures.
-local multi_alg, multi_check, multi_commit
+-- commit, nkeys, n, period_us, burst, cost, charge (nil where the
+-- algorithm takes none); or nil and an error message.  Zones in a row
+-- with one algorithm share its closures.
+local multi_alg, multi_check, multi_commit, multi_charge
 local function multi_zone(i, k)
     local a = 6 * i - 1
     local alg = multi_argv[a]
     if alg ~= multi_alg then
         multi_alg = alg
-        multi_check, multi_commit = multi_load(alg)
+        multi_check, multi_commit, multi_charge = multi_load(alg)
         if multi_check == nil then
             multi_alg = nil
             return nil, 'ERR rate_limit: zone ' .. i .. ': unknown algorithm'
@@ -122,7 +130,7 @@ local function multi_zone(i, k)
     if multi_argv[a + 5] ~= want or k + nk > multi_nkeys then
         return nil, 'ERR rate_limit: zone ' .. i .. ': bad key count'
     end
-    return multi_check, multi_commit, nk, n, p, burst, cost
+    return multi_check, multi_commit, nk, n, p, burst, cost, multi_charge
 end
 
 -- Mode check.
@@ -213,6 +221,50 @@ if multi_mode == 'check' then
         end
     end
 
+    return multi_reply
+end
+
+-- Mode charge.
+if multi_mode == 'charge' then
+    -- first every zone is checked (read only), so that a bad one leaves
+    -- nothing written
+    local multi_k = 0
+    for i = 1, multi_z do
+        local check, commit, nk, n, p, burst, cost, charge =
+            multi_zone(i, multi_k)
+        if check == nil then
+            return redis.error_reply(commit)
+        end
+        if charge == nil then
+            return redis.error_reply('ERR rate_limit: zone ' .. i
+                                     .. ': ' .. multi_alg
+                                     .. ' takes no charges')
+        end
+        local allowed, err = check(multi_keys, multi_k, nk, n, p, burst, 0,
+                                   multi_now, true)
+        if allowed == nil then
+            return redis.error_reply(err)
+        end
+        multi_k = multi_k + nk
+    end
+    if multi_k ~= multi_nkeys then
+        return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
+                                 .. ' keys, the zones ' .. multi_k)
+    end
+
+    local multi_reply = {}
+    multi_k = 0
+    for i = 1, multi_z do
+        local check, commit, nk, n, p, burst, cost, charge =
+            multi_zone(i, multi_k)
+        if cost > 0 then
+            charge(multi_keys, multi_k, nk, n, p, burst, cost, multi_now)
+        end
+        local _, _, remaining = check(multi_keys, multi_k, nk, n, p, burst,
+                                      0, multi_now, true)
+        multi_reply[i] = remaining
+        multi_k = multi_k + nk
+    end
     return multi_reply
 end
 

@@ -31,15 +31,14 @@
 -- All values are integers below 2^53: the module bounds n * period_us by
 -- 2^52.
 --
--- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
--- the zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns
--- the five reply integers and then the state commit(keys, k, nk, n,
--- period_us, burst, cost, now_us, state...) writes (here the current
--- window's key, its count and the end of the next window), or nil and an
--- error message.
--- With peek (multi.lua, when another zone rejected the request) it reports
--- the state as it stays without this request (reset_after_ms is 0 for a
--- fresh key); allowed still says whether this zone would have admitted it.
+-- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only; the
+-- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
+-- five reply integers and then the state commit(keys, k, nk, n, period_us,
+-- burst, cost, now_us, state...) writes (here the current window's key, its
+-- count and the end of the next window), or nil and an error message.  With
+-- peek (multi.lua, when another zone rejected the request) it reports the
+-- state as it stays without this request (reset_after_ms is 0 for a fresh
+-- key); allowed still says whether this zone would have admitted it.
 --
 -- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
@@ -132,6 +131,26 @@ local function sw_commit(keys, k, nk, n, period_us, burst, cost, now_us,
                                                  / 1000)))
     else
         redis.call('INCRBY', key, string.format('%d', cost))
+    end
+end
+
+-- charge(keys, k, nk, n, period_us, burst, cost, now_us) adds cost units
+-- (>= 1) to the current window unconditionally, for rate_limit_charge:
+-- the count may pass n (a debt that the next windows repay), at most to
+-- floor(2^52 / period_us), so the formula's products stay below 2^53.
+local function sw_charge(keys, k, nk, n, period_us, burst, cost, now_us)
+    local _, _, _, _, _, key, count, expire_at = sw_check(keys, k, nk, n,
+        period_us, burst, 0, now_us, true)
+    if key == nil then
+        return
+    end
+    local add, most = cost, math.floor(2^52 / period_us)
+    if count + add > most then
+        add = most - count
+    end
+    if add > 0 then
+        sw_commit(keys, k, nk, n, period_us, burst, add, now_us, key,
+                  count + add, expire_at)
     end
 end
 

@@ -87,6 +87,17 @@ rl_core_check_limit(rl_core_limit_t *limit, char *err, size_t errlen)
 }
 
 
+RL_CORE_EXPORT uint64_t
+rl_core_limit_units(const rl_core_limit_t *limit) noexcept
+{
+    if (limit == nullptr) {
+        return 0;
+    }
+
+    return rl::limitUnits(*limit);
+}
+
+
 RL_CORE_EXPORT int
 rl_core_valid_zone_name(const char *s, size_t len) noexcept
 {

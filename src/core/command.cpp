@@ -160,7 +160,8 @@ void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
         std::int64_t w = 0;
 
         if (plan.alg->windowed) {
-            w = windowNumber(nowMs, z.limit->period_s)
+            w = windowNumber(nowMs, z.limit->period_s,
+                             z.limit->algorithm == RL_CORE_ALG_FIXED_WINDOW)
                 - static_cast<std::int64_t>(plan.alg->currentWindow);
         }
 

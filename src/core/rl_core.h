@@ -72,9 +72,20 @@ typedef enum {
  * A zone's limit, as configured.  Filled by the parsers below and completed
  * by rl_core_check_limit().
  */
+/*
+ * The periods of "Nr/w" and "Nr/M".  No other rate has them, so they name
+ * the calendar: fixed_window windows of a week begin on Monday 00:00 UTC,
+ * and those of RL_CORE_PERIOD_MONTH are calendar months in UTC (only
+ * fixed_window takes M), whose nominal length this is (the policy's w).
+ */
+#define RL_CORE_PERIOD_WEEK        604800
+#define RL_CORE_PERIOD_MONTH       2592000
+
 typedef struct {
     uint64_t             count;         /* N requests ... */
-    uint64_t             period_s;      /* ... per P seconds: 1/60/3600/86400 */
+    uint64_t             period_s;      /* ... per P seconds: 1, 60, 3600,
+                                           86400, RL_CORE_PERIOD_WEEK or
+                                           RL_CORE_PERIOD_MONTH */
     uint64_t             burst;         /* meaning depends on the algorithm */
     int                  burst_set;     /* burst= was given */
     rl_core_algorithm_e  algorithm;
@@ -82,9 +93,9 @@ typedef struct {
 
 
 /*
- * Parses "Nr/s", "Nr/m", "Nr/h" or "Nr/d" (N per 1, 60, 3600 or 86400
- * s).  RL_CORE_EINVAL when malformed, RL_CORE_ERANGE when N is 0 or too
- * large for any algorithm.
+ * Parses "Nr/s", "Nr/m", "Nr/h", "Nr/d", "Nr/w" or "Nr/M" (N per 1, 60,
+ * 3600, 86400 or 604800 s, or per calendar month).  RL_CORE_EINVAL when
+ * malformed, RL_CORE_ERANGE when N is 0 or too large for any algorithm.
  */
 rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
     uint64_t *count, uint64_t *period_s) RL_CORE_NOEXCEPT;
@@ -103,6 +114,13 @@ rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
  */
 rl_core_status_e rl_core_check_limit(rl_core_limit_t *limit, char *err,
     size_t errlen) RL_CORE_NOEXCEPT;
+
+/*
+ * The most units a fresh key admits at once (the reply's limit): gcra
+ * burst + 1, token_bucket its capacity, the others N; the largest cost of
+ * a rate_limit.  For a limit rl_core_check_limit() accepted.
+ */
+uint64_t rl_core_limit_units(const rl_core_limit_t *limit) RL_CORE_NOEXCEPT;
 
 /* 1 if 1-64 bytes of A-Za-z0-9_- , else 0. */
 int rl_core_valid_zone_name(const char *s, size_t len) RL_CORE_NOEXCEPT;
@@ -173,9 +191,11 @@ typedef enum {
  * it has at most RL_CORE_CLIENT_KEY_MAX bytes and does not begin with '#',
  * else "#" and the SHA-1 of the key in lowercase hex (so no client can
  * name another's hashed key).  With W = floor(now_ms / (period_s * 1000))
- * from the caller's wall clock, fixed_window passes the windows W-1, W,
- * W+1 and sliding_window W-2 .. W+1, in that order; the script decides
- * with Redis TIME which of them are current.
+ * from the caller's wall clock (fixed_window: weeks counted from Monday
+ * 1970-01-05, months as (year - 1970) * 12 + month - 1, in UTC),
+ * fixed_window passes the windows W-1, W, W+1 and sliding_window W-2 ..
+ * W+1, in that order; the script decides with Redis TIME which of them
+ * are current.
  *
  * rl_core_request_size() bounds the size at any clock (window numbers
  * and lengths counted at their widest); rl_core_request_build() writes

@@ -474,6 +474,37 @@ static const key_case_t  key_cases[] = {
       { "rl:{z:k}:fw:471665", "rl:{z:k}:fw:471666",
         "rl:{z:k}:fw:471667" } },
 
+    /* Calendar windows of fixed_window: weeks from Monday 1970-01-05. */
+    { FW, 10, 604800, 1699833600000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:2809", "rl:{z:k}:fw:2810", "rl:{z:k}:fw:2811" } },
+    { FW, 10, 604800, 1699833599999ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:2808", "rl:{z:k}:fw:2809", "rl:{z:k}:fw:2810" } },
+    { FW, 10, 604800, 0, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:-2", "rl:{z:k}:fw:-1", "rl:{z:k}:fw:0" } },
+    { FW, 10, 604800, 4 * 86400000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:-1", "rl:{z:k}:fw:0", "rl:{z:k}:fw:1" } },
+    /* ... but sliding_window's weeks from the epoch (a Thursday) */
+    { SW, 10, 604800, 1699833600000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:sw:2808", "rl:{z:k}:sw:2809", "rl:{z:k}:sw:2810",
+        "rl:{z:k}:sw:2811" } },
+    /* Months since 1970-01, UTC: the end of February 2024 (a leap year),
+       March, the end of 2023 and the new year. */
+    { FW, 10, 2592000, 1709251199999ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:648", "rl:{z:k}:fw:649", "rl:{z:k}:fw:650" } },
+    { FW, 10, 2592000, 1709251200000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:649", "rl:{z:k}:fw:650", "rl:{z:k}:fw:651" } },
+    { FW, 10, 2592000, 1704067199999ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:646", "rl:{z:k}:fw:647", "rl:{z:k}:fw:648" } },
+    { FW, 10, 2592000, 1704067200000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:647", "rl:{z:k}:fw:648", "rl:{z:k}:fw:649" } },
+    { FW, 10, 2592000, 0, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:-1", "rl:{z:k}:fw:0", "rl:{z:k}:fw:1" } },
+    /* 2000-02-29 (divisible by 400) and 2100-03-01 (not a leap year) */
+    { FW, 10, 2592000, 951868799000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:360", "rl:{z:k}:fw:361", "rl:{z:k}:fw:362" } },
+    { FW, 10, 2592000, 4107542400000ULL, "rl", "z", S("k"),
+      { "rl:{z:k}:fw:1561", "rl:{z:k}:fw:1562", "rl:{z:k}:fw:1563" } },
+
     /* Window numbers that change their digit count. */
     { FW, 10, 1, 99999, "rl", "z", S("k"),
       { "rl:{z:k}:fw:98", "rl:{z:k}:fw:99", "rl:{z:k}:fw:100" } },

@@ -254,7 +254,7 @@ test_classify_error(void **state)
 typedef struct {
     const char              *what;
     size_t                   n;
-    rl_core_zone_result_t    r[ZONES_MAX];   /* allowed limit rem reset retry */
+    rl_core_zone_result_t    r[ZONES_MAX];   /* the six integers */
     unsigned char            answered[ZONES_MAX];
     rl_core_status_e         status;
     int                      rejected;
