@@ -22,6 +22,8 @@
 #include "ngx_http_rate_limit_module.h"
 
 
+static ngx_http_complex_value_t *ngx_http_rate_limit_rule_cv(
+    ngx_conf_t *cf, ngx_str_t *value);
 static ngx_int_t ngx_http_rate_limit_rule_number(ngx_str_t *s,
     uint64_t *n);
 static ngx_int_t ngx_http_rate_limit_rule_check(
@@ -40,9 +42,7 @@ ngx_http_rate_limit_rule_parse(ngx_conf_t *cf,
     ngx_http_rate_limit_rule_t *rule, ngx_str_t *name, ngx_str_t *cost,
     ngx_uint_t charge)
 {
-    ngx_http_complex_value_t           *cv;
-    ngx_http_rate_limit_main_conf_t    *rmcf;
-    ngx_http_compile_complex_value_t    ccv;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
 
     ngx_memzero(rule, sizeof(ngx_http_rate_limit_rule_t));
 
@@ -70,22 +70,10 @@ ngx_http_rate_limit_rule_parse(ngx_conf_t *cf,
         }
 
     } else {
-        cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (cv == NULL) {
+        rule->name = ngx_http_rate_limit_rule_cv(cf, name);
+        if (rule->name == NULL) {
             return NGX_CONF_ERROR;
         }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = name;
-        ccv.complex_value = cv;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        rule->name = cv;
     }
 
     if (cost == NULL) {
@@ -105,24 +93,9 @@ ngx_http_rate_limit_rule_parse(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
-    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    rule->cost = ngx_http_rate_limit_rule_cv(cf, cost);
 
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = cost;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    rule->cost = cv;
-
-    return NGX_CONF_OK;
+    return rule->cost ? NGX_CONF_OK : NGX_CONF_ERROR;
 }
 
 
@@ -293,6 +266,31 @@ ngx_http_rate_limit_rule_eval(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+static ngx_http_complex_value_t *
+ngx_http_rate_limit_rule_cv(ngx_conf_t *cf, ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = value;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NULL;
+    }
+
+    return cv;
 }
 
 

@@ -86,15 +86,7 @@ my @nginx = map {
     )
 } qw(a b);
 
-ok(1, 'two instances up on ports ' . join(', ', map { $_->port } @nginx));
-
-# The module's connections to Redis: one per worker, all made.
-my $connected = Test::RateLimit::Client::wait_until(5, sub {
-    my @c = grep { ($_->{cmd} // '') =~ /^(script|evalsha)/ }
-        Test::RateLimit::Client::redis_clients();
-    @c == 4;
-});
-ok($connected, 'four workers connected to Redis');
+instances_up(@nginx);
 
 # $CLIENTS clients, half on each instance, $per requests each on $path.
 sub run_clients {

@@ -78,14 +78,7 @@ _EOC_
     )
 } qw(a b);
 
-ok(1, 'two instances up on ports ' . join(', ', map { $_->port } @nginx));
-
-my $connected = Test::RateLimit::Client::wait_until(5, sub {
-    my @c = grep { ($_->{cmd} // '') =~ /^(script|evalsha)/ }
-        Test::RateLimit::Client::redis_clients();
-    @c == 4;
-});
-ok($connected, 'four workers connected to Redis');
+instances_up(@nginx);
 
 # a run takes a few seconds: keep clear of a day's window boundary
 sub near_midnight {

@@ -36,9 +36,38 @@ sub month_t {
 }
 
 # A block whose user file html/limits.conf is included at the http level
-# and no config of its own is one nginx -t must refuse.
+# and no config of its own is one nginx -t must refuse; the plans blocks
+# share their configuration.
+# The README's plans through map (its recipe, with X-RL and X-Zone shown).
+our $PlansHttp = <<'_EOC_';
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+
+    map $http_x_plan $plan_zone {
+        default   free;
+        pro       pro;
+        internal  "";
+    }
+
+    rate_limit_zone free key=$http_x_api_key rate=2r/m algorithm=fixed_window;
+    rate_limit_zone pro  key=$http_x_api_key rate=5r/m algorithm=fixed_window;
+_EOC_
+
+our $PlansConfig = <<'_EOC_';
+    location /api/ {
+        rate_limit $plan_zone;
+        add_header X-RL $rate_limit_status always;
+        add_header X-Zone $rate_limit_zone always;
+        empty_gif;
+    }
+_EOC_
+
 add_block_preprocessor(sub {
     my $block = shift;
+
+    if ($block->name =~ /plans through map/) {
+        set_defaults($block, http_config => $PlansHttp,
+                     config => $PlansConfig);
+    }
 
     if (!defined $block->http_config) {
         $block->set_value('http_config',
@@ -137,24 +166,6 @@ main::flush();
 
 
 === TEST 3: README, plans through map: no plan header means the free zone
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-
-    map $http_x_plan $plan_zone {
-        default   free;
-        pro       pro;
-        internal  "";
-    }
-
-    rate_limit_zone free key=$http_x_api_key rate=2r/m algorithm=fixed_window;
-    rate_limit_zone pro  key=$http_x_api_key rate=5r/m algorithm=fixed_window;
---- config
-    location /api/ {
-        rate_limit $plan_zone;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Zone $rate_limit_zone always;
-        empty_gif;
-    }
 --- init
 main::flush();
 --- more_headers
@@ -172,24 +183,6 @@ X-API-Key: plan-free
 
 
 === TEST 4: README, plans through map: the pro plan's zone, its own limit
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-
-    map $http_x_plan $plan_zone {
-        default   free;
-        pro       pro;
-        internal  "";
-    }
-
-    rate_limit_zone free key=$http_x_api_key rate=2r/m algorithm=fixed_window;
-    rate_limit_zone pro  key=$http_x_api_key rate=5r/m algorithm=fixed_window;
---- config
-    location /api/ {
-        rate_limit $plan_zone;
-        add_header X-RL $rate_limit_status always;
-        add_header X-Zone $rate_limit_zone always;
-        empty_gif;
-    }
 --- init
 main::flush();
 --- more_headers
@@ -209,24 +202,7 @@ X-Plan: pro
 
 
 
-=== TEST 5: a variable zone name that is empty: no limit from that line
---- http_config
-    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
-
-    map $http_x_plan $plan_zone {
-        default   free;
-        pro       pro;
-        internal  "";
-    }
-
-    rate_limit_zone free key=$http_x_api_key rate=2r/m algorithm=fixed_window;
-    rate_limit_zone pro  key=$http_x_api_key rate=5r/m algorithm=fixed_window;
---- config
-    location /api/ {
-        rate_limit $plan_zone;
-        add_header X-RL $rate_limit_status always;
-        empty_gif;
-    }
+=== TEST 5: README, plans through map: the internal plan names no zone, so no limit from that line
 --- init
 main::flush();
 --- more_headers

@@ -10,6 +10,7 @@ package Test::RateLimit::Exact;
 #   hammer(\@nginx, ['/t?c=1', '/t?c=2'], 16, 63);  # paths in turn too
 #   # $by->{"200 PASSED"}, $by->{"429 REJECTED"}, ...: counts by status
 #   # and X-RL; $npids: the workers that answered (X-Pid); $took: seconds
+#   instances_up(@nginx);        # 2 tests: up, and every worker connected
 #   instances_clean(@nginx);     # 3 tests an instance, stops them
 #
 # The locations should send X-RL ($rate_limit_status) and X-Pid ($pid).
@@ -23,7 +24,7 @@ use Time::HiRes qw(time sleep);
 use Test::RateLimit::Client qw(run_bg wait_bg);
 
 use Exporter 'import';
-our @EXPORT = qw(hammer instances_clean);
+our @EXPORT = qw(hammer instances_up instances_clean);
 
 # One keep-alive client: connects, waits for the go, sends $n requests in
 # turn, and prints its counts as "status x-rl pid" lines.
@@ -80,6 +81,24 @@ sub hammer {
     }
 
     return (\%by_status, scalar keys %pids, time - $start);
+}
+
+# The instances listen, and the module's connections to Redis, one per
+# worker of two workers an instance, are all made.
+sub instances_up {
+    my (@nginx) = @_;
+
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $workers = 2 * @nginx;
+    ok(1, scalar(@nginx) . ' instances up on ports '
+       . join(', ', map { $_->port } @nginx));
+
+    my $connected = Test::RateLimit::Client::wait_until(5, sub {
+        my @c = grep { ($_->{cmd} // '') =~ /^(script|evalsha)/ }
+            Test::RateLimit::Client::redis_clients();
+        @c == $workers;
+    });
+    ok($connected, "$workers workers connected to Redis");
 }
 
 # No alert, crash or socket left while running, a graceful stop, none at
