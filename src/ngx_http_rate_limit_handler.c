@@ -286,7 +286,7 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     uint64_t                      cost;
     ngx_int_t                     rc;
     ngx_str_t                     key;
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    i, j, n;
     ngx_pool_cleanup_t           *cln;
     ngx_http_rate_limit_ctx_t    *ctx;
     ngx_http_rate_limit_rule_t   *rules;
@@ -335,6 +335,23 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "rate limit: zone \"%V\" cost %uL", &zone->name, cost);
+
+        /*
+         * A zone decides a request once, whatever number of lines name it
+         * (a variable and a name, say): the largest cost of them.  Twice
+         * in one script call, both would see the state before either.
+         */
+
+        for (j = 0; j < ctx->nzones; j++) {
+            if (ctx->zones[j] == zone) {
+                break;
+            }
+        }
+
+        if (j < ctx->nzones) {
+            ctx->costs[j] = ngx_max(ctx->costs[j], cost);
+            continue;
+        }
 
         ctx->zones[ctx->nzones] = zone;
         ctx->keys[ctx->nzones] = key;

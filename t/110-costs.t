@@ -10,7 +10,7 @@ use Time::Local qw(timegm);
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 185);
+plan tests => repeat_each() * (blocks() * 3 + 195);
 
 no_long_string();
 check_accum_error_log();
@@ -288,6 +288,34 @@ main::flush();
 --- error_log eval
 [qr/rate_limit: "nosuch" is not a rate_limit_zone/,
  qr/rate_limit: "per-ip" is not a rate_limit_zone/]
+--- no_error_log
+[alert]
+
+
+
+=== TEST 6b: a zone named twice for one request (a variable and a name) decides it once, with the larger cost
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone four key=$arg_k rate=4r/m algorithm=fixed_window;
+--- config
+    location = /t {
+        rate_limit $arg_zone;
+        rate_limit four cost=2;
+        add_header X-RL $rate_limit_status always;
+        add_header X-Rem $rate_limit_remaining always;
+        empty_gif;
+    }
+--- init
+main::flush();
+--- pipelined_requests eval
+["GET /t?zone=four&k=d", "GET /t?zone=four&k=d", "GET /t?zone=four&k=d"]
+--- error_code eval
+[200, 200, 429]
+--- response_headers eval
+["X-Rem: 2\nRateLimit-Policy: \"four\";q=4;w=60", "X-Rem: 0",
+ "X-RL: REJECTED"]
+--- error_log
+limiting requests by zone "four"
 --- no_error_log
 [alert]
 
