@@ -110,6 +110,22 @@ sub charge1 {
        'sliding_log: charge refused') or diag(explain($rep));
 }
 
+# sliding_log: a cost of many members, added in several ZADDs.
+{
+    my $c = fresh_client();
+    is_deeply(head3(check1($t0, $c, 'sliding_log', 2000, $S, 0, 1500)),
+              [1, 2000, 500], 'sliding_log: a cost of 1500 at once');
+    is($r->cmd('ZCARD', key_name('z', $c, 'sl')), 1500,
+       'sliding_log: 1500 members, each its own');
+    is_deeply(head3(check1($t0 + 1, $c, 'sliding_log', 2000, $S, 0, 501)),
+              [0, 2000, 500], 'sliding_log: 501 of the last 500 rejected');
+    my $rep = check1($t0 + 2, $c, 'sliding_log', 2000, $S, 0, 500);
+    is_reply($rep, [1, 2000, 0, 1000, 1000], 'sliding_log: the last 500',
+             500);
+    probe_retry(sub { check1($_[0], $c, 'sliding_log', 2000, $S, 0, 1) },
+                $t0 + 2, 1000 - 0, 'sliding_log: 1500 leave at t0 + 1 s');
+}
+
 # A charge of two zones in one call, and one bad zone writes nothing.
 {
     my $c = fresh_client();

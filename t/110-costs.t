@@ -10,7 +10,7 @@ use Time::Local qw(timegm);
 
 repeat_each(1);
 
-plan tests => repeat_each() * (blocks() * 3 + 195);
+plan tests => repeat_each() * (blocks() * 3 + 207);
 
 no_long_string();
 check_accum_error_log();
@@ -450,6 +450,33 @@ main::flush();
 ["X-Rem: 9", "X-Rem: 8", "X-Rem: 7", "X-Rem: 6", "X-Rem: 3"]
 --- error_log
 rate_limit_charge: zone "llm": invalid charge "abc", not an integer in 0..9007199254740992
+--- no_error_log
+[alert]
+
+
+
+=== TEST 11b: a key in debt is rejected by Redis, then by the deny cache, never for longer than Redis would
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    rate_limit_zone g key=$arg_k rate=60r/m burst=2;
+--- config
+    location = /t {
+        rate_limit g;
+        rate_limit_charge g $arg_t;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- init
+main::flush();
+--- pipelined_requests eval
+["GET /t?k=debt&t=10", "GET /t?k=debt", "GET /t?k=debt"]
+--- error_code eval
+[200, 429, 429]
+--- raw_response_headers_like eval
+["X-RL: PASSED", "Retry-After: 9\r\n", "Retry-After: [1-9]\r\n"]
+--- error_log eval
+[qr/limiting requests by zone "g", retry after 9 s,/,
+ qr/limiting requests by zone "g", retry after [1-9] s \(deny cache\)/]
 --- no_error_log
 [alert]
 
