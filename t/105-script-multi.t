@@ -175,11 +175,13 @@ sub zone_reply {
         is_deeply($one->(3), [0, 5, 2], "$alg: cost 3 of 2 left: rejected");
         my $rep = multi($t0 + 1, $z->(3));
         is($rep->[4], 0, "$alg: rejected with 2 left: retry_after 0");
-        is_deeply(snapshot(@keys), $before, "$alg: the rejection wrote nothing");
+        is_deeply(snapshot(@keys), $before,
+                  "$alg: the rejection wrote nothing");
         is_deeply($one->(0), [1, 5, 2], "$alg: cost 0 with 2 left passes");
         is_deeply(snapshot(@keys), $before, "$alg: cost 0 wrote nothing");
         is_deeply($one->(2), [1, 5, 0], "$alg: cost 2 takes the last 2");
-        is_deeply($one->(0), [0, 5, 0], "$alg: cost 0 with none left: rejected");
+        is_deeply($one->(0), [0, 5, 0],
+                  "$alg: cost 0 with none left: rejected");
         $rep = multi($t0 + 1, $z->(1));
         ok($rep->[0] == 0 && $rep->[4] > 0, "$alg: cost 1: rejected, a wait")
             or diag("@$rep");
