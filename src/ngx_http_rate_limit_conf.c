@@ -46,14 +46,14 @@ static char *ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *value);
 static char *ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_http_rate_limit_zone_t *ngx_http_rate_limit_find_zone(
-    ngx_conf_t *cf, ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name);
 static char *ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone);
 static char *ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *s);
 static char *ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone);
+static char *ngx_http_rate_limit_charge(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_rate_limit_check_status(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_rate_limit_check_shm_size(ngx_conf_t *cf, void *post,
@@ -95,8 +95,15 @@ ngx_command_t  ngx_http_rate_limit_commands[] = {
       NULL },
 
     { ngx_string("rate_limit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("rate_limit_charge"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_rate_limit_charge,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -242,6 +249,7 @@ ngx_http_rate_limit_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->rules = NGX_CONF_UNSET_PTR;
+    conf->charges = NGX_CONF_UNSET_PTR;
     conf->status = NGX_CONF_UNSET_UINT;
     conf->fail_open = NGX_CONF_UNSET;
     conf->dry_run = NGX_CONF_UNSET;
@@ -260,6 +268,15 @@ ngx_http_rate_limit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* a level with no rate_limit inherits the list; "off" is a NULL list */
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+    ngx_conf_merge_ptr_value(conf->charges, prev->charges, NULL);
+
+    /* every zone is declared by now: the checks that need them */
+
+    if (ngx_http_rate_limit_rules_check(cf, conf->rules, 0) != NGX_OK
+        || ngx_http_rate_limit_rules_check(cf, conf->charges, 1) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
@@ -928,7 +945,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
         if (rc != RL_CORE_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid rate \"%V\", must be like "
-                               "\"10r/s\", \"r/m\", \"r/h\" or \"r/d\"", &s);
+                               "\"10r/s\", \"r/m\", \"r/h\", \"r/d\", "
+                               "\"r/w\" or \"r/M\"", &s);
             return NGX_CONF_ERROR;
         }
 
@@ -1027,14 +1045,18 @@ ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_rate_limit_loc_conf_t *rlcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
-    ngx_http_rate_limit_zone_t        *zone, **zones, **z;
-    ngx_http_rate_limit_main_conf_t   *rmcf;
+    char                        *rv;
+    ngx_str_t                   *value, cost, *costp;
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_rule_t  *rule, *rules;
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "\"off\" takes no parameters";
+        }
+
         if (rlcf->rules != NGX_CONF_UNSET_PTR) {
             return rlcf->rules == NULL ? "is duplicate"
                                        : "\"off\" cannot be combined with "
@@ -1049,54 +1071,82 @@ ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return "\"off\" cannot be combined with zones at one level";
     }
 
-    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_rate_limit_module);
+    costp = NULL;
 
-    if (!rl_core_valid_zone_name((char *) value[1].data, value[1].len)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone name \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
+    if (cf->args->nelts > 2) {
+        if (ngx_strncmp(value[2].data, "cost=", 5) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
 
-    zone = ngx_http_rate_limit_find_zone(cf, rmcf, &value[1]);
-    if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (rmcf->used_file == NULL) {
-        rmcf->used_file = cf->conf_file->file.name.data;
-        rmcf->used_line = cf->conf_file->line;
+        cost.data = value[2].data + 5;
+        cost.len = value[2].len - 5;
+        costp = &cost;
     }
 
     if (rlcf->rules == NGX_CONF_UNSET_PTR) {
         rlcf->rules = ngx_array_create(cf->pool, 2,
-                                       sizeof(ngx_http_rate_limit_zone_t *));
+                                       sizeof(ngx_http_rate_limit_rule_t));
         if (rlcf->rules == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
-    zones = rlcf->rules->elts;
-
-    for (i = 0; i < rlcf->rules->nelts; i++) {
-        if (zones[i] == zone) {
-            return "is duplicate";
-        }
-    }
-
-    z = ngx_array_push(rlcf->rules);
-    if (z == NULL) {
+    rule = ngx_array_push(rlcf->rules);
+    if (rule == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    *z = zone;
+    rv = ngx_http_rate_limit_rule_parse(cf, rule, &value[1], costp, 0);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* a named zone once per level; a variable may name any */
+
+    rules = rlcf->rules->elts;
+
+    for (i = 0; i + 1 < rlcf->rules->nelts; i++) {
+        if (rule->zone != NULL && rules[i].zone == rule->zone) {
+            return "is duplicate";
+        }
+    }
 
     return NGX_CONF_OK;
 }
 
 
+static char *
+ngx_http_rate_limit_charge(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_rate_limit_loc_conf_t *rlcf = conf;
+
+    ngx_str_t                   *value;
+    ngx_http_rate_limit_rule_t  *rule;
+
+    value = cf->args->elts;
+
+    if (rlcf->charges == NGX_CONF_UNSET_PTR) {
+        rlcf->charges = ngx_array_create(cf->pool, 1,
+                                         sizeof(ngx_http_rate_limit_rule_t));
+        if (rlcf->charges == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(rlcf->charges);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_rate_limit_rule_parse(cf, rule, &value[1], &value[2], 1);
+}
+
+
 /* Finds zone NAME, or adds it undefined, remembering where it was used. */
 
-static ngx_http_rate_limit_zone_t *
+ngx_http_rate_limit_zone_t *
 ngx_http_rate_limit_find_zone(ngx_conf_t *cf,
     ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name)
 {

@@ -136,6 +136,12 @@ ngx_http_rate_limit_handler(ngx_http_request_t *r)
 
     /* ctx->state == NGX_HTTP_RATE_LIMIT_STATE_NEW */
 
+    if (ctx->nzones == 0) {
+        /* only bad values (logged): the fail policy */
+        ngx_http_rate_limit_decide(r, ctx, 1);
+        return ngx_http_rate_limit_verdict(r, ctx);
+    }
+
     if (ngx_http_rate_limit_from_cache(r, ctx) == NGX_OK) {
         return ngx_http_rate_limit_verdict(r, ctx);
     }
@@ -280,25 +286,31 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 
 
 /*
- * Evaluates every zone's key; zones whose key is empty are left out.
- * NGX_OK with *ctxp set, NGX_DECLINED when none is left, or NGX_ERROR.
+ * Evaluates every rule: its zone, the zone's key and the cost; zones whose
+ * key is empty are left out, and so are bad values (logged), which mark
+ * the request for the fail policy.  NGX_OK with *ctxp set, NGX_DECLINED
+ * when no zone applies, or NGX_ERROR.
  */
 
 static ngx_int_t
 ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     ngx_http_rate_limit_loc_conf_t *rlcf, ngx_http_rate_limit_ctx_t **ctxp)
 {
+    uint64_t                      cost;
+    ngx_int_t                     rc;
     ngx_str_t                     key;
-    ngx_uint_t                    i, n;
+    ngx_uint_t                    i, j, n;
     ngx_pool_cleanup_t           *cln;
     ngx_http_rate_limit_ctx_t    *ctx;
-    ngx_http_rate_limit_zone_t  **rules;
+    ngx_http_rate_limit_rule_t   *rules;
+    ngx_http_rate_limit_zone_t   *zone;
 
     n = rlcf->rules->nelts;
     rules = rlcf->rules->elts;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_rate_limit_ctx_t)
                                + n * (sizeof(rl_core_zone_result_t)
+                                      + sizeof(uint64_t)
                                       + sizeof(ngx_http_rate_limit_zone_t *)
                                       + sizeof(ngx_str_t) + 1));
     if (ctx == NULL) {
@@ -306,7 +318,8 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
     }
 
     ctx->results = (rl_core_zone_result_t *) (ctx + 1);
-    ctx->zones = (ngx_http_rate_limit_zone_t **) (ctx->results + n);
+    ctx->costs = (uint64_t *) (ctx->results + n);
+    ctx->zones = (ngx_http_rate_limit_zone_t **) (ctx->costs + n);
     ctx->keys = (ngx_str_t *) (ctx->zones + n);
     ctx->answered = (u_char *) (ctx->keys + n);
 
@@ -317,24 +330,49 @@ ngx_http_rate_limit_create_ctx(ngx_http_request_t *r,
      */
 
     for (i = 0; i < n; i++) {
-        if (ngx_http_complex_value(r, rules[i]->key, &key) != NGX_OK) {
+        rc = ngx_http_rate_limit_rule_eval(r, &rules[i], 0, &zone, &key,
+                                           &cost);
+
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "rate limit: zone \"%V\" key of %uz bytes",
-                       &rules[i]->name, key.len);
-
-        if (key.len == 0) {
+        if (rc == NGX_ABORT) {
+            ctx->bad = 1;
             continue;
         }
 
-        ctx->zones[ctx->nzones] = rules[i];
+        if (rc == NGX_DECLINED) {
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: zone \"%V\" cost %uL", &zone->name, cost);
+
+        /*
+         * A zone decides a request once, whatever number of lines name it
+         * (a variable and a name, say): the largest cost of them.  Twice
+         * in one script call, both would see the state before either.
+         */
+
+        for (j = 0; j < ctx->nzones; j++) {
+            if (ctx->zones[j] == zone) {
+                break;
+            }
+        }
+
+        if (j < ctx->nzones) {
+            ctx->costs[j] = ngx_max(ctx->costs[j], cost);
+            continue;
+        }
+
+        ctx->zones[ctx->nzones] = zone;
         ctx->keys[ctx->nzones] = key;
+        ctx->costs[ctx->nzones] = cost;
         ctx->nzones++;
     }
 
-    if (ctx->nzones == 0) {
+    if (ctx->nzones == 0 && !ctx->bad) {
         return NGX_DECLINED;
     }
 
@@ -454,9 +492,10 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         zreq[i].key = (char *) ctx->keys[i].data;
         zreq[i].key_len = ctx->keys[i].len;
         zreq[i].limit = &zone->limit;
+        zreq[i].cost = ctx->costs[i];
     }
 
-    if (rl_core_request_size(zreq, ctx->nzones, &bytes) != RL_CORE_OK) {
+    if (rl_core_request_size(zreq, ctx->nzones, 0, &bytes) != RL_CORE_OK) {
         return NGX_ERROR;
     }
 
@@ -467,7 +506,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
      */
 
     size = sizeof(ngx_http_rate_limit_op_t)
-           + ctx->nzones * 5 * sizeof(int64_t)
+           + ctx->nzones * RL_CORE_REPLY_VALUES * sizeof(int64_t)
            + bytes;
 
     op = ngx_alloc(size, r->connection->log);
@@ -479,12 +518,12 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     op->handler = ngx_http_rate_limit_on_answer;
     op->data = ctx;
-    op->nvalues = ctx->nzones * 5;
+    op->nvalues = ctx->nzones * RL_CORE_REPLY_VALUES;
     op->values = (int64_t *) p;
     p += op->nvalues * sizeof(int64_t);
     op->cmd = (char *) p;
 
-    if (rl_core_request_build(zreq, ctx->nzones,
+    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK, NULL, 0,
                               ngx_http_rate_limit_wall_msec(),
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
@@ -666,12 +705,17 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
     }
 
     if (!ctx->verdict.rejected) {
-        ctx->outcome = left ? NGX_HTTP_RATE_LIMIT_ERROR
-                            : NGX_HTTP_RATE_LIMIT_PASSED;
+        /* a zone left out for a bad value: the fail policy */
+        ctx->outcome = (left || ctx->bad) ? NGX_HTTP_RATE_LIMIT_ERROR
+                                          : NGX_HTTP_RATE_LIMIT_PASSED;
+
+        if (ctx->outcome == NGX_HTTP_RATE_LIMIT_ERROR || ctx->lcf->dry_run) {
+            return;
+        }
 
         /* the longest wait of its zones; a dry run is never held */
 
-        for (i = 0; !left && !ctx->lcf->dry_run && i < ctx->nzones; i++) {
+        for (i = 0; i < ctx->nzones; i++) {
             if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_REDIS) {
                 ctx->delay_ms = ngx_max(ctx->delay_ms,
                                         ngx_http_rate_limit_zone_delay(

@@ -37,6 +37,7 @@ typedef enum {
     NGX_HTTP_RATE_LIMIT_LOG_LOST,
     NGX_HTTP_RATE_LIMIT_LOG_TIMEOUT,
     NGX_HTTP_RATE_LIMIT_LOG_REPLY,
+    NGX_HTTP_RATE_LIMIT_LOG_CHARGE,     /* a charge not taken */
 
     NGX_HTTP_RATE_LIMIT_LOG_CAUSES
 } ngx_http_rate_limit_log_cause_e;

@@ -4,8 +4,10 @@
  *
  * This file ties the module together: its tables, the access phase
  * registration and the per-worker life.  The directives live in
- * ngx_http_rate_limit_conf.c, the decision in ngx_http_rate_limit_handler.c,
- * the Redis link in ngx_http_rate_limit_redis.c.
+ * ngx_http_rate_limit_conf.c (the rules in ngx_http_rate_limit_rule.c), the
+ * decision in ngx_http_rate_limit_handler.c, the charges after the response
+ * in ngx_http_rate_limit_charge.c, the Redis link in
+ * ngx_http_rate_limit_link.c.
  */
 
 
@@ -82,6 +84,15 @@ ngx_http_rate_limit_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_rate_limit_handler;
+
+    /* rate_limit_charge, after the response */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_rate_limit_charge_handler;
 
     return ngx_http_rate_limit_filter_init(cf);
 }

@@ -119,9 +119,25 @@ typedef struct {
 } ngx_http_rate_limit_main_conf_t;
 
 
+/*
+ * A "rate_limit" or "rate_limit_charge" line: its zone, named or picked
+ * per request by a variable, and its cost (ngx_http_rate_limit_rule.c).
+ */
 typedef struct {
-    ngx_array_t                *rules;      /* ngx_http_rate_limit_zone_t *;
+    ngx_http_rate_limit_zone_t  *zone;      /* NULL: picked by name */
+    ngx_http_complex_value_t    *name;      /* the $VARIABLE naming it */
+    ngx_http_complex_value_t    *cost;      /* NULL: cost_n */
+    uint64_t                     cost_n;    /* units */
+    u_char                      *file;      /* the line, for nginx -t */
+    ngx_uint_t                   line;
+} ngx_http_rate_limit_rule_t;
+
+
+typedef struct {
+    ngx_array_t                *rules;      /* ngx_http_rate_limit_rule_t;
                                                NULL: off or none */
+    ngx_array_t                *charges;    /* ngx_http_rate_limit_rule_t;
+                                               NULL: none */
     ngx_uint_t                  status;
     ngx_flag_t                  fail_open;
     ngx_flag_t                  dry_run;
@@ -192,6 +208,7 @@ typedef struct {
     ngx_uint_t                  nzones;     /* zones with a non-empty key */
     ngx_http_rate_limit_zone_t **zones;
     ngx_str_t                  *keys;       /* client keys, raw */
+    uint64_t                   *costs;      /* units per zone */
     rl_core_zone_result_t      *results;
     u_char                     *answered;   /* per zone: results[i] valid,
                                                NGX_HTTP_RATE_LIMIT_BY_* */
@@ -210,6 +227,9 @@ typedef struct {
     unsigned                    cached:1;   /* decided by the deny cache */
     unsigned                    local:1;    /* a zone decided by fallback */
     unsigned                    held:1;     /* was HELD (delay=) */
+    unsigned                    bad:1;      /* a rule's value was bad: the
+                                               fail policy unless a zone
+                                               rejects */
 } ngx_http_rate_limit_ctx_t;
 
 
@@ -223,6 +243,21 @@ char *ngx_http_rate_limit_init_main_conf(ngx_conf_t *cf, void *conf);
 void *ngx_http_rate_limit_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_rate_limit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+ngx_http_rate_limit_zone_t *ngx_http_rate_limit_find_zone(ngx_conf_t *cf,
+    ngx_http_rate_limit_main_conf_t *rmcf, ngx_str_t *name);
+
+/* ngx_http_rate_limit_rule.c */
+char *ngx_http_rate_limit_rule_parse(ngx_conf_t *cf,
+    ngx_http_rate_limit_rule_t *rule, ngx_str_t *name, ngx_str_t *cost,
+    ngx_uint_t charge);
+ngx_int_t ngx_http_rate_limit_rules_check(ngx_conf_t *cf,
+    ngx_array_t *rules, ngx_uint_t charge);
+ngx_int_t ngx_http_rate_limit_rule_eval(ngx_http_request_t *r,
+    ngx_http_rate_limit_rule_t *rule, ngx_uint_t charge,
+    ngx_http_rate_limit_zone_t **zonep, ngx_str_t *key, uint64_t *cost);
+
+/* ngx_http_rate_limit_charge.c */
+ngx_int_t ngx_http_rate_limit_charge_handler(ngx_http_request_t *r);
 
 /* ngx_http_rate_limit_handler.c */
 ngx_int_t ngx_http_rate_limit_handler(ngx_http_request_t *r);

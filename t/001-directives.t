@@ -479,7 +479,7 @@ main::emerg('invalid zone name "a:b"', 'locations', 2)
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=10/s;
 --- error_log eval
-main::emerg('invalid rate "10/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+main::emerg('invalid rate "10/s", must be like "10r/s", "r/m", "r/h", "r/d", "r/w" or "r/M"', 'limits', 2)
 
 
 
@@ -487,9 +487,9 @@ main::emerg('invalid rate "10/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 
 --- user_files
 >>> limits.conf
 rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone a key=$remote_addr rate=10r/w;
+rate_limit_zone a key=$remote_addr rate=10r/y;
 --- error_log eval
-main::emerg('invalid rate "10r/w", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+main::emerg('invalid rate "10r/y", must be like "10r/s", "r/m", "r/h", "r/d", "r/w" or "r/M"', 'limits', 2)
 
 
 
@@ -499,7 +499,7 @@ main::emerg('invalid rate "10r/w", must be like "10r/s", "r/m", "r/h" or "r/d"',
 rate_limit_redis 127.0.0.1:6379;
 rate_limit_zone a key=$remote_addr rate=r/s;
 --- error_log eval
-main::emerg('invalid rate "r/s", must be like "10r/s", "r/m", "r/h" or "r/d"', 'limits', 2)
+main::emerg('invalid rate "r/s", must be like "10r/s", "r/m", "r/h", "r/d", "r/w" or "r/M"', 'limits', 2)
 
 
 

@@ -18,7 +18,8 @@ use warnings;
 
 use Test::More;
 use Test::RateLimit::Instances;
-use Test::RateLimit::Client qw(free_port redis_cmd run_bg wait_bg);
+use Test::RateLimit::Client qw(free_port redis_cmd);
+use Test::RateLimit::Exact;
 use Time::HiRes qw(time sleep);
 use POSIX ();
 
@@ -85,68 +86,12 @@ my @nginx = map {
     )
 } qw(a b);
 
-ok(1, 'two instances up on ports ' . join(', ', map { $_->port } @nginx));
-
-# The module's connections to Redis: one per worker, all made.
-my $connected = Test::RateLimit::Client::wait_until(5, sub {
-    my @c = grep { ($_->{cmd} // '') =~ /^(script|evalsha)/ }
-        Test::RateLimit::Client::redis_clients();
-    @c == 4;
-});
-ok($connected, 'four workers connected to Redis');
-
-# One keep-alive client: connects, waits for the go, sends $n requests in
-# turn, and prints its counts as "status x-rl pid" lines.
-sub client {
-    my ($port, $path, $n, $go, $go_w) = @_;
-
-    return run_bg(sub {
-        close $go_w;             # or the go would never come
-        my $ka = Test::RateLimit::Client::KeepAlive->new(port => $port,
-                                                          timeout => 10);
-        my $buf;
-        sysread $go, $buf, 1;    # the go: the parent closes the pipe
-
-        my %count;
-        for (1 .. $n) {
-            my $r = $ka->get($path);
-            my $k = $r->{status}
-                ? join(' ', $r->{status}, $r->{headers}{'x-rl'} // '-',
-                       $r->{headers}{'x-pid'} // '-')
-                : "0 $r->{error} -";
-            $count{$k}++;
-            last unless $r->{status};
-        }
-        $ka->close;
-
-        return join '', map { "$_ $count{$_}\n" } sort keys %count;
-    });
-}
+instances_up(@nginx);
 
 # $CLIENTS clients, half on each instance, $per requests each on $path.
 sub run_clients {
     my ($path, $per) = @_;
-
-    pipe my $go_r, my $go_w or die "pipe: $!";
-    my @bg = map {
-        client($nginx[$_ % 2]->port, $path, $per, $go_r, $go_w)
-    } 0 .. $CLIENTS - 1;
-    close $go_r;
-
-    sleep 0.2;                   # every client connected
-    my $start = time;
-    close $go_w;
-
-    my (%by_status, %pids);
-    for my $bg (@bg) {
-        for my $line (split /\n/, wait_bg($bg, 30)) {
-            my ($status, $rl, $pid, $n) = split / /, $line;
-            $by_status{"$status $rl"} += $n;
-            $pids{$pid} = 1 if $pid ne '-';
-        }
-    }
-
-    return (\%by_status, scalar keys %pids, time - $start);
+    return hammer(\@nginx, $path, $CLIENTS, $per);
 }
 
 # Reads made, and the commands the module sent (EVALSHA, EVAL): INFO's
@@ -231,18 +176,6 @@ SKIP: {
                    $per_read));
 }
 
-for my $n (@nginx) {
-    my @bad = grep { /\[(alert|crit|emerg)\]|exited on signal|open socket/ }
-        $n->error_log;
-    is(scalar @bad, 0, 'instance ' . $n->{name} . ': no alert, crash or '
-       . 'socket left while running') or diag @bad;
-
-    ok($n->stop(10), 'instance ' . $n->{name} . ' stopped gracefully');
-
-    @bad = grep { /\[(alert|crit|emerg)\]|exited on signal|open socket/ }
-        $n->error_log;
-    is(scalar @bad, 0, 'instance ' . $n->{name} . ': none at shutdown')
-        or diag @bad;
-}
+instances_clean(@nginx);
 
 done_testing();

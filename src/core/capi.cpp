@@ -87,6 +87,17 @@ rl_core_check_limit(rl_core_limit_t *limit, char *err, size_t errlen)
 }
 
 
+RL_CORE_EXPORT uint64_t
+rl_core_limit_units(const rl_core_limit_t *limit) noexcept
+{
+    if (limit == nullptr) {
+        return 0;
+    }
+
+    return rl::limitUnits(*limit);
+}
+
+
 RL_CORE_EXPORT int
 rl_core_valid_zone_name(const char *s, size_t len) noexcept
 {
@@ -103,25 +114,27 @@ rl_core_valid_prefix(const char *s, size_t len) noexcept
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_request_size(const rl_core_zone_request_t *zones, size_t n,
-    size_t *bytes) noexcept
+    size_t lease_len, size_t *bytes) noexcept
 {
     if (bytes == nullptr) {
         return RL_CORE_EINVAL;
     }
 
-    return rl::requestSize(zones, n, *bytes);
+    return rl::requestSize(zones, n, lease_len, *bytes);
 }
 
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_request_build(const rl_core_zone_request_t *zones, size_t n,
+    rl_core_mode_e mode, const char *lease, size_t lease_len,
     uint64_t now_ms, char *buf, size_t bytes, size_t *len) noexcept
 {
-    if (len == nullptr) {
+    if (len == nullptr || (lease == nullptr && lease_len > 0)) {
         return RL_CORE_EINVAL;
     }
 
-    return rl::requestBuild(zones, n, now_ms, buf, bytes, *len);
+    return rl::requestBuild(zones, n, mode, view(lease, lease_len), now_ms,
+                            buf, bytes, *len);
 }
 
 

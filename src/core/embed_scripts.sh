@@ -7,13 +7,14 @@
 # Each lua/ALG.lua runs alone in tests, with lua/standalone.lua's driver
 # put at its "-- [standalone]" line; that line and the call of the driver
 # after it are dropped here.  The part
-# before it (local functions PFX_check and PFX_commit and their helpers)
+# before it (local functions PFX_check and PFX_commit, PFX_charge where
+# the algorithm takes charges, and their helpers)
 # becomes one branch of a generated function
 #
 #   local function multi_load(multi_alg)
 #       if multi_alg == 'ALG' then
 #           ...lua/ALG.lua up to "-- [standalone]"...
-#           return PFX_check, PFX_commit
+#           return PFX_check, PFX_commit[, PFX_charge]
 #       elseif ...
 #       end
 #   end
@@ -40,7 +41,12 @@ assemble() {
         fi
         echo "$kw multi_alg == '$alg' then"
         sed '/^-- \[standalone\]$/,$d' "$dir/$alg.lua"
-        echo "return ${pfx}_check, ${pfx}_commit"
+        # PFX_charge only where the algorithm takes charges
+        if grep -q "^local function ${pfx}_charge(" "$dir/$alg.lua"; then
+            echo "return ${pfx}_check, ${pfx}_commit, ${pfx}_charge"
+        else
+            echo "return ${pfx}_check, ${pfx}_commit"
+        fi
         kw=elseif
     done
     echo 'end'

@@ -69,11 +69,51 @@ char *KeyParts::writeBase(char *p) const noexcept
     return put(p, tag);
 }
 
-std::int64_t windowNumber(std::uint64_t nowMs, std::uint64_t periodS)
-    noexcept
+namespace {
+
+constexpr std::uint64_t msPerDay = 86400000;
+// 1970-01-05, the first Monday of the Unix epoch.
+constexpr std::uint64_t firstMondayMs = 4 * msPerDay;
+
+// The month of a day counted from 1970-01-01, as months since 1970-01:
+// the civil calendar from days (proleptic Gregorian, eras of 400 years).
+std::int64_t monthNumber(std::uint64_t days) noexcept
+{
+    std::uint64_t z = days + 719468;            // days since 0000-03-01
+    std::uint64_t era = z / 146097;
+    std::uint64_t doe = z - era * 146097;
+    std::uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096)
+                        / 365;
+    std::uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    std::uint64_t mp = (5 * doy + 2) / 153;     // from March, 0..11
+    std::uint64_t month = mp < 10 ? mp + 3 : mp - 9;
+    std::uint64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+
+    return (static_cast<std::int64_t>(year) - 1970) * 12
+           + static_cast<std::int64_t>(month) - 1;
+}
+
+}  // namespace
+
+std::int64_t windowNumber(std::uint64_t nowMs, std::uint64_t periodS,
+    bool calendar) noexcept
 {
     if (periodS == 0) {
         return 0;
+    }
+
+    if (calendar && periodS == RL_CORE_PERIOD_MONTH) {
+        return monthNumber(nowMs / msPerDay);
+    }
+
+    if (calendar && periodS == RL_CORE_PERIOD_WEEK) {
+        std::uint64_t weekMs = periodS * 1000;
+
+        if (nowMs < firstMondayMs) {
+            return -1;
+        }
+
+        return static_cast<std::int64_t>((nowMs - firstMondayMs) / weekMs);
     }
 
     // At most 2^64 / 1000, so it fits an int64_t.

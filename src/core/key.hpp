@@ -37,9 +37,12 @@ struct KeyParts {
     char *writeBase(char *p) const noexcept;
 };
 
-// The number of the fixed window (aligned to the Unix epoch) holding
-// nowMs: floor(nowMs / (periodS * 1000)).
-std::int64_t windowNumber(std::uint64_t nowMs, std::uint64_t periodS)
-    noexcept;
+// The number of the window holding nowMs: floor(nowMs / (periodS *
+// 1000)), windows aligned to the Unix epoch; with calendar (fixed_window),
+// a week's windows begin on Mondays (window 0 on 1970-01-05, so earlier
+// times are in window -1) and RL_CORE_PERIOD_MONTH's are calendar months
+// numbered (year - 1970) * 12 + month - 1, all in UTC.
+std::int64_t windowNumber(std::uint64_t nowMs, std::uint64_t periodS,
+    bool calendar) noexcept;
 
 }  // namespace rl

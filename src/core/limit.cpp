@@ -44,7 +44,20 @@ rl_core_status_e checkRate(const rl_core_limit_t &limit, char *err,
     if (periodUnit(limit.period_s) == '?') {
         return fail(RL_CORE_EINVAL, err, errlen,
                     "invalid rate period of %" PRIu64 " seconds: "
-                    "the period must be s, m, h or d", limit.period_s);
+                    "the period must be s, m, h, d, w or M",
+                    limit.period_s);
+    }
+
+    if (limit.period_s == RL_CORE_PERIOD_MONTH
+        && limit.algorithm != RL_CORE_ALG_FIXED_WINDOW)
+    {
+        const Algorithm *alg = findAlgorithm(limit.algorithm);
+
+        return fail(RL_CORE_EINVAL, err, errlen,
+                    "rate \"%s\" counts calendar months, which only "
+                    "algorithm=fixed_window takes, not algorithm=%.*s",
+                    rate.text, static_cast<int>(alg->name.size()),
+                    alg->name.data());
     }
 
     if (limit.count == 0) {
@@ -232,6 +245,18 @@ rl_core_status_e checkLimit(rl_core_limit_t &limit, char *err,
     }
 
     return rc;
+}
+
+std::uint64_t limitUnits(const rl_core_limit_t &limit) noexcept
+{
+    switch (limit.algorithm) {
+    case RL_CORE_ALG_GCRA:
+        return limit.burst + 1;
+    case RL_CORE_ALG_TOKEN_BUCKET:
+        return limit.burst != 0 ? limit.burst : limit.count;
+    default:
+        return limit.count;
+    }
 }
 
 bool validZoneName(std::string_view s) noexcept

@@ -29,6 +29,9 @@ constexpr std::uint64_t slidingLogMaxCount = 1000000;
 rl_core_status_e checkLimit(rl_core_limit_t &limit, char *err,
     std::size_t errlen) noexcept;
 
+// What a fresh key admits at once, in units (rl_core_limit_units()).
+std::uint64_t limitUnits(const rl_core_limit_t &limit) noexcept;
+
 bool validZoneName(std::string_view s) noexcept;
 bool validPrefix(std::string_view s) noexcept;
 

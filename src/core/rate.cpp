@@ -14,6 +14,9 @@ constexpr Period periods[] = {
     { 'm', 60 },
     { 'h', 3600 },
     { 'd', 86400 },
+    { 'w', RL_CORE_PERIOD_WEEK },
+    // a calendar month; its nominal length, for the policy's w
+    { 'M', RL_CORE_PERIOD_MONTH },
 };
 
 }  // namespace

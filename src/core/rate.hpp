@@ -1,6 +1,6 @@
 #pragma once
 
-// Rates as configured: "Nr/s", "Nr/m", "Nr/h", "Nr/d".
+// Rates as configured: "Nr/s", "Nr/m", "Nr/h", "Nr/d", "Nr/w", "Nr/M".
 
 #include <cstdint>
 #include <string_view>
@@ -19,7 +19,7 @@ constexpr std::uint64_t usPerSecond = 1000000;
 rl_core_status_e parseRate(std::string_view s, std::uint64_t &count,
     std::uint64_t &periodS) noexcept;
 
-// 's', 'm', 'h' or 'd' for a valid period in seconds, else '?'.
+// 's', 'm', 'h', 'd', 'w' or 'M' for a valid period in seconds, else '?'.
 char periodUnit(std::uint64_t periodS) noexcept;
 
 }  // namespace rl

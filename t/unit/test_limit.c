@@ -37,6 +37,9 @@ static const rate_case_t  rate_cases[] = {
     { S("007r/s"), RL_CORE_OK, 7, 1 },
     { S("1000000000r/d"), RL_CORE_OK, 1000000000, 86400 },
     { S("0001000000000r/h"), RL_CORE_OK, 1000000000, 3600 },
+    { S("7r/w"), RL_CORE_OK, 7, 604800 },
+    { S("1000r/M"), RL_CORE_OK, 1000, 2592000 },
+    { S("10r/W"), RL_CORE_EINVAL, 0, 0 },
 
     { S("0r/s"), RL_CORE_ERANGE, 0, 0 },
     { S("000r/m"), RL_CORE_ERANGE, 0, 0 },
@@ -187,6 +190,24 @@ typedef struct {
 
 
 static const limit_case_t  limit_cases[] = {
+    /* Calendar months only with fixed_window; weeks with any. */
+    { FW, 1000, RL_CORE_PERIOD_MONTH, 0, 0, OK, 0, NULL },
+    { GCRA, 1000, RL_CORE_PERIOD_MONTH, 0, 0, INVAL, 0,
+      "rate \"1000r/M\" counts calendar months, which only "
+      "algorithm=fixed_window takes, not algorithm=gcra" },
+    { TB, 1000, RL_CORE_PERIOD_MONTH, 0, 0, INVAL, 0,
+      "not algorithm=token_bucket" },
+    { SW, 1000, RL_CORE_PERIOD_MONTH, 0, 0, INVAL, 0,
+      "not algorithm=sliding_window" },
+    { SL, 1000, RL_CORE_PERIOD_MONTH, 0, 0, INVAL, 0,
+      "not algorithm=sliding_log" },
+    { GCRA, 1000, RL_CORE_PERIOD_WEEK, 0, 0, OK, 0, NULL },
+    { SW, 7446, RL_CORE_PERIOD_WEEK, 0, 0, OK, 0, NULL },
+    { SW, 7447, RL_CORE_PERIOD_WEEK, 0, 0, RANGE, 0,
+      "N must not exceed 7446 for r/w" },
+    { GCRA, 1, 1209600, 0, 0, INVAL, 0,
+      "the period must be s, m, h, d, w or M" },
+
     /* Every algorithm: 1 <= N <= 10^9 and N <= period_us. */
     { GCRA, 1, 1, 0, 0, OK, 0, NULL },
     { GCRA, 0, 1, 0, 0, RANGE, 0,
@@ -425,6 +446,43 @@ check_names(const name_case_t *cases, size_t n,
 }
 
 
+/* The most units at once: the largest cost of a rate_limit. */
+static void
+test_limit_units(void **state)
+{
+    rl_core_limit_t  limit;
+
+    (void) state;
+
+    memset(&limit, 0, sizeof(limit));
+    limit.count = 10;
+    limit.period_s = 1;
+
+    limit.algorithm = RL_CORE_ALG_GCRA;
+    assert_int_equal(rl_core_check_limit(&limit, NULL, 0), RL_CORE_OK);
+    assert_int_equal(rl_core_limit_units(&limit), 1);
+    limit.burst = 4;
+    limit.burst_set = 1;
+    assert_int_equal(rl_core_check_limit(&limit, NULL, 0), RL_CORE_OK);
+    assert_int_equal(rl_core_limit_units(&limit), 5);
+
+    limit.algorithm = RL_CORE_ALG_TOKEN_BUCKET;
+    assert_int_equal(rl_core_limit_units(&limit), 4);
+    limit.burst = 0;
+    limit.burst_set = 0;
+    assert_int_equal(rl_core_check_limit(&limit, NULL, 0), RL_CORE_OK);
+    assert_int_equal(rl_core_limit_units(&limit), 10);
+
+    limit.burst = 0;
+    limit.algorithm = RL_CORE_ALG_FIXED_WINDOW;
+    assert_int_equal(rl_core_limit_units(&limit), 10);
+    limit.algorithm = RL_CORE_ALG_SLIDING_LOG;
+    assert_int_equal(rl_core_limit_units(&limit), 10);
+
+    assert_int_equal(rl_core_limit_units(NULL), 0);
+}
+
+
 static void
 test_zone_names(void **state)
 {
@@ -453,6 +511,7 @@ main(void)
         cmocka_unit_test(test_parse_algorithm),
         cmocka_unit_test(test_check_limit),
         cmocka_unit_test(test_check_limit_message_room),
+        cmocka_unit_test(test_limit_units),
         cmocka_unit_test(test_zone_names),
         cmocka_unit_test(test_prefixes),
     };

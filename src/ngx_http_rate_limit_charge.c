@@ -1,0 +1,207 @@
+
+/*
+ * ngx_http_rate_limit_module: rate_limit_charge, costs known only after
+ * the response.
+ *
+ * In the log phase the location's charges (zone, the zone's key, the
+ * value) go to Redis as one script call in mode charge, for all of them.
+ * Nothing waits for it and nothing of the response changes: the reply is
+ * only counted.  A charge that cannot be sent (Redis down, no room on the
+ * link) or that gets no good reply is counted and logged, once a second,
+ * and never sent again.  This file touches only its own op and counters.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_rate_limit_module.h"
+#include "ngx_http_rate_limit_link.h"
+#include "ngx_http_rate_limit_log.h"
+
+
+static void ngx_http_rate_limit_charge_done(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
+static void ngx_http_rate_limit_charge_failed(ngx_log_t *log,
+    const char *why, ngx_str_t *text);
+
+
+/* what became of this worker's charge commands */
+static ngx_uint_t  ngx_http_rate_limit_charges_sent;
+static ngx_uint_t  ngx_http_rate_limit_charges_failed;
+
+static ngx_http_rate_limit_throttle_t  ngx_http_rate_limit_charge_throttle;
+
+
+ngx_int_t
+ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
+{
+    u_char                          *p;
+    size_t                           bytes, size;
+    uint64_t                         cost;
+    ngx_int_t                        rc;
+    ngx_str_t                        key;
+    ngx_uint_t                       i, n, nrules;
+    ngx_http_rate_limit_op_t        *op;
+    ngx_http_rate_limit_rule_t      *rules;
+    ngx_http_rate_limit_zone_t      *zone;
+    rl_core_zone_request_t          *zreq;
+    ngx_http_rate_limit_loc_conf_t  *rlcf;
+    rl_core_zone_request_t           stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_rate_limit_module);
+
+    if (rlcf->charges == NULL || r != r->main) {
+        return NGX_OK;
+    }
+
+    nrules = rlcf->charges->nelts;
+    rules = rlcf->charges->elts;
+
+    /* only needed while the core writes the command */
+
+    zreq = stack;
+
+    if (nrules > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
+        zreq = ngx_palloc(r->pool, nrules * sizeof(rl_core_zone_request_t));
+        if (zreq == NULL) {
+            return NGX_OK;
+        }
+    }
+
+    n = 0;
+
+    for (i = 0; i < nrules; i++) {
+        rc = ngx_http_rate_limit_rule_eval(r, &rules[i], 1, &zone, &key,
+                                           &cost);
+
+        if (rc == NGX_ERROR) {
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
+            /* nothing to charge, or a bad value (logged) */
+            continue;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "rate limit: charge zone \"%V\" %uL units",
+                       &zone->name, cost);
+
+        zreq[n].prefix = (char *) zone->prefix.data;
+        zreq[n].prefix_len = zone->prefix.len;
+        zreq[n].zone = (char *) zone->name.data;
+        zreq[n].zone_len = zone->name.len;
+        zreq[n].key = (char *) key.data;
+        zreq[n].key_len = key.len;
+        zreq[n].limit = &zone->limit;
+        zreq[n].cost = cost;
+        n++;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (rl_core_request_size(zreq, n, 0, &bytes) != RL_CORE_OK) {
+        return NGX_OK;
+    }
+
+    /* the op, the reply's integers (one a zone) and the command */
+
+    size = sizeof(ngx_http_rate_limit_op_t) + n * sizeof(int64_t) + bytes;
+
+    op = ngx_alloc(size, r->connection->log);
+    if (op == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_rate_limit_op_t));
+
+    p = (u_char *) (op + 1);
+
+    op->handler = ngx_http_rate_limit_charge_done;
+    op->data = NULL;
+    op->nvalues = n;
+    op->values = (int64_t *) p;
+    p += n * sizeof(int64_t);
+    op->cmd = (char *) p;
+
+    if (rl_core_request_build(zreq, n, RL_CORE_MODE_CHARGE, NULL, 0,
+                              (uint64_t) ngx_time() * 1000, op->cmd, bytes,
+                              &op->len)
+        != RL_CORE_OK)
+    {
+        ngx_free(op);
+        return NGX_OK;
+    }
+
+    rc = ngx_http_rate_limit_link_send(op, r->connection->log);
+
+    if (rc != NGX_OK) {
+        /* down or no room: the link logged why; never sent again */
+        ngx_free(op);
+        ngx_http_rate_limit_charge_failed(r->connection->log,
+                                          rc == NGX_BUSY ? "no room"
+                                                         : "redis down",
+                                          NULL);
+        return NGX_OK;
+    }
+
+    ngx_http_rate_limit_charges_sent++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: charge sent %p, %ui zones", op, n);
+
+    return NGX_OK;
+}
+
+
+/* The reply is only counted: the response is long gone. */
+
+static void
+ngx_http_rate_limit_charge_done(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "rate limit: charge %p answered (%d)", op, answer);
+
+    ngx_free(op);
+
+    switch (answer) {
+
+    case NGX_HTTP_RATE_LIMIT_ANSWER_OK:
+        return;
+
+    case NGX_HTTP_RATE_LIMIT_ANSWER_LOST:
+        ngx_http_rate_limit_charge_failed(ngx_cycle->log,
+                                          "connection lost", NULL);
+        return;
+
+    default: /* an error reply, or a malformed one */
+        ngx_http_rate_limit_charge_failed(ngx_cycle->log, "redis error",
+                                          text);
+        return;
+    }
+}
+
+
+static void
+ngx_http_rate_limit_charge_failed(ngx_log_t *log, const char *why,
+    ngx_str_t *text)
+{
+    ngx_http_rate_limit_charges_failed++;
+
+    ngx_http_rate_limit_log_error(&ngx_http_rate_limit_charge_throttle,
+                                  NGX_HTTP_RATE_LIMIT_LOG_CHARGE, log,
+                                  "rate_limit_charge: not taken (%s%s%*s), "
+                                  "%ui charges not taken by this worker "
+                                  "so far, %ui sent", why,
+                                  text ? ": " : "",
+                                  text ? (size_t) ngx_min(text->len, 256)
+                                       : (size_t) 0,
+                                  text ? text->data : (u_char *) "",
+                                  ngx_http_rate_limit_charges_failed,
+                                  ngx_http_rate_limit_charges_sent);
+}
