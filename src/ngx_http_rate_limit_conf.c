@@ -33,6 +33,8 @@ static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
     ngx_http_rate_limit_addr_t *addr, ngx_str_t *value);
+static char *ngx_http_rate_limit_redis_cluster(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
     ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -308,15 +310,13 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 rcf->mode = NGX_HTTP_RATE_LIMIT_SENTINEL;
 
             } else if (s.len == 7 && ngx_strncmp(s.data, "cluster", 7) == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"mode=cluster\" is not supported yet");
-                return NGX_CONF_ERROR;
+                rcf->mode = NGX_HTTP_RATE_LIMIT_CLUSTER;
 
             } else {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid mode \"%V\", must be "
-                                   "\"standalone\" or \"sentinel\"",
-                                   &value[i]);
+                                   "\"standalone\", \"sentinel\" or "
+                                   "\"cluster\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -595,20 +595,25 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         rcf->mode = NGX_HTTP_RATE_LIMIT_STANDALONE;
     }
 
+    if (rcf->mode != NGX_HTTP_RATE_LIMIT_SENTINEL
+        && (rcf->master.len || rcf->sentinel_username.len
+            || rcf->sentinel_password.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"master=\" and \"sentinel_*=\" need "
+                           "\"mode=sentinel\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        return ngx_http_rate_limit_redis_cluster(cf, rcf, addrs);
+    }
+
     if (rcf->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
         if (addrs->nelts > 1) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"mode=standalone\" takes one address, "
                                "not %ui", addrs->nelts);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rcf->master.len || rcf->sentinel_username.len
-            || rcf->sentinel_password.len)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"master=\" and \"sentinel_*=\" need "
-                               "\"mode=sentinel\"");
             return NGX_CONF_ERROR;
         }
 
@@ -633,6 +638,43 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
     }
 
     rcf->sentinels = addrs;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Seeds: any nodes of the cluster, asked for the slot map.  A cluster has
+ * one database and is reached over TCP (the nodes name each other by
+ * IP address).
+ */
+
+static char *
+ngx_http_rate_limit_redis_cluster(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs)
+{
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_addr_t  *addr;
+
+    if (rcf->db >= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"db=\" is not allowed with \"mode=cluster\": "
+                           "a cluster has only database 0");
+        return NGX_CONF_ERROR;
+    }
+
+    addr = addrs->elts;
+
+    for (i = 0; i < addrs->nelts; i++) {
+        if (addr[i].unix_path.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cluster seed \"%V\": cluster nodes are "
+                               "reached over TCP", &addr[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rcf->seeds = addrs;
 
     return NGX_CONF_OK;
 }

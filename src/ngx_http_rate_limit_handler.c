@@ -455,6 +455,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     size = sizeof(ngx_http_rate_limit_op_t)
            + ctx->nzones * 5 * sizeof(int64_t)
+           + ctx->nzones
            + bytes;
 
     op = ngx_alloc(size, r->connection->log);
@@ -469,10 +470,19 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     op->nvalues = ctx->nzones * 5;
     op->values = (int64_t *) p;
     p += op->nvalues * sizeof(int64_t);
+    op->answered = p;
+    p += ctx->nzones;
     op->cmd = (char *) p;
 
-    if (rl_core_request_build(zreq, ctx->nzones,
-                              ngx_http_rate_limit_wall_msec(),
+    /* mode=cluster splits the zones by slot */
+
+    ngx_memset(op->answered, 1, ctx->nzones);
+    op->zones = zreq;
+    op->nzones = ctx->nzones;
+    op->now_ms = ngx_http_rate_limit_wall_msec();
+    op->fail_closed = !(ctx->lcf->fail_open || ctx->lcf->dry_run);
+
+    if (rl_core_request_build(zreq, ctx->nzones, op->now_ms,
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
     {
@@ -580,8 +590,10 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* in a cluster, the zones of a slot that failed are not answered */
+
     for (i = 0; i < ctx->nzones; i++) {
-        ctx->answered[i] = 1;
+        ctx->answered[i] = op->answered[i];
     }
 
     return NGX_OK;
@@ -640,6 +652,15 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
 
     if (!ctx->verdict.rejected) {
         ctx->outcome = NGX_HTTP_RATE_LIMIT_PASSED;
+
+        /* a zone that got no answer (in a cluster) and none rejects */
+
+        for (i = 0; i < ctx->nzones && !ctx->cached; i++) {
+            if (!ctx->answered[i]) {
+                ctx->outcome = NGX_HTTP_RATE_LIMIT_ERROR;
+            }
+        }
+
         return;
     }
 

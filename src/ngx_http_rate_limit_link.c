@@ -38,6 +38,7 @@
 #include "ngx_http_rate_limit_log.h"
 #include "ngx_http_rate_limit_tls.h"
 #include "ngx_http_rate_limit_sentinel.h"
+#include "ngx_http_rate_limit_cluster.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -81,6 +82,8 @@ struct ngx_http_rate_limit_node_s {
     ngx_http_rate_limit_conn_t         *conns;
 
     ngx_http_rate_limit_throttle_t      throttle;
+
+    unsigned                            retired:1; /* cluster: no slots */
 };
 
 
@@ -96,8 +99,11 @@ typedef struct {
     void                               *ssl_ctx; /* NULL: plain TCP */
     ngx_uint_t                          mode;   /* ngx_http_rate_limit_mode_e */
 
+    ngx_uint_t                          connections; /* per node */
+    ngx_str_t                           tls_name;
+
     ngx_uint_t                          nnodes;
-    ngx_http_rate_limit_node_t         *nodes;
+    ngx_http_rate_limit_node_t        **nodes;
 
     unsigned                            exiting:1;
     unsigned                            moving:1; /* to another master */
@@ -117,6 +123,12 @@ struct ngx_http_rate_limit_step_s {
 };
 
 
+static ngx_http_rate_limit_node_t *ngx_http_rate_limit_link_add(
+    ngx_str_t *name);
+static void ngx_http_rate_limit_link_start(ngx_http_rate_limit_node_t *node);
+static ngx_int_t ngx_http_rate_limit_link_queue(
+    ngx_http_rate_limit_node_t *node, ngx_http_rate_limit_op_t *op,
+    ngx_log_t *log);
 static void ngx_http_rate_limit_link_connect(
     ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_handshake(
@@ -126,6 +138,8 @@ static void ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
     const size_t *argvlen);
 static void ngx_http_rate_limit_link_load(ngx_http_rate_limit_conn_t *conn,
     const ngx_http_rate_limit_step_t *step);
+static void ngx_http_rate_limit_link_asking(
+    ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
@@ -206,6 +220,10 @@ static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_load = {
     { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_load
 };
 
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_asking = {
+    { 0, 512 }, "ASKING", ngx_http_rate_limit_link_check_ok
+};
+
 /* after NOSCRIPT, on a connection that is up */
 static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_reload = {
     { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_reload
@@ -217,8 +235,6 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     ngx_http_rate_limit_redis_conf_t *rcf)
 {
     ngx_str_t                    s;
-    ngx_uint_t                   i;
-    ngx_http_rate_limit_conn_t  *conn;
     ngx_http_rate_limit_link_t  *link;
     ngx_http_rate_limit_node_t  *node;
 
@@ -233,16 +249,7 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     link->max_pending = rcf->max_pending;
     link->ssl_ctx = rcf->ssl_ctx;
     link->mode = rcf->mode;
-
-    /* one node: sentinel and cluster routing add theirs */
-
-    link->nnodes = 1;
-    link->nodes = ngx_calloc(sizeof(ngx_http_rate_limit_node_t), cycle->log);
-    if (link->nodes == NULL) {
-        goto failed;
-    }
-
-    node = &link->nodes[0];
+    link->connections = rcf->connections;
 
     if (ngx_http_rate_limit_link_copy(&link->username, &rcf->username,
                                       cycle->log)
@@ -250,16 +257,31 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         || ngx_http_rate_limit_link_copy(&link->password, &rcf->password,
                                          cycle->log)
            != NGX_OK
-        || ngx_http_rate_limit_link_copy(&node->name,
-                                         link->mode
-                                         == NGX_HTTP_RATE_LIMIT_SENTINEL
-                                         ? &rcf->master : &rcf->name,
-                                         cycle->log)
-           != NGX_OK
-        || ngx_http_rate_limit_link_copy(&node->tls_name,
+        || ngx_http_rate_limit_link_copy(&link->tls_name,
                                          &rcf->tls_server_name, cycle->log)
            != NGX_OK)
     {
+        goto failed;
+    }
+
+    ngx_http_rate_limit_link = link;
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        /* the nodes are the masters of the slot map, added as it comes */
+
+        if (ngx_http_rate_limit_cluster_init(cycle, rcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* one node: sentinel moves it where the master is */
+
+    node = ngx_http_rate_limit_link_add(
+                      link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+                      ? &rcf->master : &rcf->name);
+    if (node == NULL) {
         goto failed;
     }
 
@@ -286,15 +308,78 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         node->port = rcf->port;
     }
 
-    node->nconns = rcf->connections;
-    node->conns = ngx_calloc(node->nconns
-                             * sizeof(ngx_http_rate_limit_conn_t),
-                             cycle->log);
-    if (node->conns == NULL) {
-        goto failed;
+    if (link->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
+        ngx_http_rate_limit_link_start(node);
     }
 
-    ngx_http_rate_limit_link = link;
+    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+        && ngx_http_rate_limit_sentinel_init(cycle, rcf,
+                                             ngx_http_rate_limit_link_move)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_rate_limit_link = NULL;
+    ngx_http_rate_limit_link_free(link);
+    return NGX_ERROR;
+}
+
+
+/*
+ * A node with its connections, none made yet, named name in the logs.
+ * NULL when memory is short.
+ */
+
+static ngx_http_rate_limit_node_t *
+ngx_http_rate_limit_link_add(ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_http_rate_limit_conn_t   *conn;
+    ngx_http_rate_limit_link_t   *link;
+    ngx_http_rate_limit_node_t   *node, **nodes;
+
+    link = ngx_http_rate_limit_link;
+
+    nodes = ngx_alloc((link->nnodes + 1) * sizeof(ngx_http_rate_limit_node_t *),
+                      link->log);
+    node = ngx_calloc(sizeof(ngx_http_rate_limit_node_t), link->log);
+
+    if (nodes == NULL || node == NULL) {
+        ngx_free(nodes);
+        ngx_free(node);
+        return NULL;
+    }
+
+    if (link->nnodes) {
+        ngx_memcpy(nodes, link->nodes,
+                   link->nnodes * sizeof(ngx_http_rate_limit_node_t *));
+    }
+
+    ngx_free(link->nodes);
+    link->nodes = nodes;
+    link->nodes[link->nnodes++] = node;
+
+    node->nconns = link->connections;
+    node->conns = ngx_calloc(node->nconns
+                             * sizeof(ngx_http_rate_limit_conn_t),
+                             link->log);
+
+    if (node->conns == NULL
+        || ngx_http_rate_limit_link_copy(&node->name, name, link->log)
+           != NGX_OK
+        || ngx_http_rate_limit_link_copy(&node->tls_name, &link->tls_name,
+                                         link->log)
+           != NGX_OK)
+    {
+        /* freed with the link */
+        node->nconns = 0;
+        return NULL;
+    }
 
     for (i = 0; i < node->nconns; i++) {
         conn = &node->conns[i];
@@ -311,36 +396,30 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
 
         ngx_http_rate_limit_link_event(&conn->retry,
                                        ngx_http_rate_limit_link_retry_handler,
-                                       conn, cycle->log);
+                                       conn, link->log);
         ngx_http_rate_limit_link_event(&conn->connect,
                                      ngx_http_rate_limit_link_connect_handler,
-                                     conn, cycle->log);
+                                     conn, link->log);
         ngx_http_rate_limit_link_event(&conn->watchdog,
                                     ngx_http_rate_limit_link_watchdog_handler,
-                                    conn, cycle->log);
+                                    conn, link->log);
         ngx_http_rate_limit_link_event(&conn->flush,
                                        ngx_http_rate_limit_link_flush_handler,
-                                       conn, cycle->log);
-
-        if (link->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
-            ngx_http_rate_limit_link_connect(conn);
-        }
+                                       conn, link->log);
     }
 
-    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
-        && ngx_http_rate_limit_sentinel_init(cycle, rcf,
-                                             ngx_http_rate_limit_link_move)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    return node;
+}
+
+
+static void
+ngx_http_rate_limit_link_start(ngx_http_rate_limit_node_t *node)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < node->nconns; i++) {
+        ngx_http_rate_limit_link_connect(&node->conns[i]);
     }
-
-    return NGX_OK;
-
-failed:
-
-    ngx_http_rate_limit_link_free(link);
-    return NGX_ERROR;
 }
 
 
@@ -365,9 +444,10 @@ ngx_http_rate_limit_link_exit(void)
     link->exiting = 1;
 
     ngx_http_rate_limit_sentinel_exit();
+    ngx_http_rate_limit_cluster_exit();
 
     for (n = 0; n < link->nnodes; n++) {
-        node = &link->nodes[n];
+        node = link->nodes[n];
 
         for (i = 0; i < node->nconns; i++) {
             conn = &node->conns[i];
@@ -403,17 +483,156 @@ ngx_http_rate_limit_link_exit(void)
 ngx_int_t
 ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
 {
-    ngx_uint_t                   full;
-    ngx_http_rate_limit_conn_t  *conn;
     ngx_http_rate_limit_link_t  *link;
-    ngx_http_rate_limit_node_t  *node;
 
     link = ngx_http_rate_limit_link;
     if (link == NULL || link->exiting) {
         return NGX_DECLINED;
     }
 
-    node = &link->nodes[0];
+    op->route = NULL;
+    op->asking = 0;
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        /* split by slot and routed; op is answered per zone */
+        return ngx_http_rate_limit_cluster_send(op, log);
+    }
+
+    return ngx_http_rate_limit_link_queue(link->nodes[0], op, log);
+}
+
+
+ngx_int_t
+ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
+    ngx_uint_t node, ngx_log_t *log)
+{
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL || link->exiting || node >= link->nnodes
+        || link->nodes[node]->retired)
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_rate_limit_link_queue(link->nodes[node], op, log);
+}
+
+
+/*
+ * The node at host:port (numeric), added and connecting if it is new, or
+ * used again if it was retired.  NGX_ERROR when memory is short.
+ */
+
+ngx_int_t
+ngx_http_rate_limit_link_node(const char *host, int port, ngx_uint_t *index)
+{
+    u_char                       buf[NGX_SOCKADDR_STRLEN + NGX_INT_T_LEN + 4];
+    ngx_str_t                    name, h;
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+
+    for (i = 0; i < link->nnodes; i++) {
+        node = link->nodes[i];
+
+        if (node->host && node->port == port
+            && ngx_strcmp(node->host, host) == 0)
+        {
+            *index = i;
+
+            if (node->retired) {
+                node->retired = 0;
+                ngx_http_rate_limit_link_start(node);
+            }
+
+            return NGX_OK;
+        }
+    }
+
+    name.data = buf;
+    name.len = ngx_snprintf(buf, sizeof(buf), "%s:%d", host, port) - buf;
+
+    h.data = (u_char *) host;
+    h.len = ngx_strlen(host);
+
+    node = ngx_http_rate_limit_link_add(&name);
+    if (node == NULL
+        || ngx_http_rate_limit_link_copy(&name, &h, link->log) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    node->host = (char *) name.data;
+    node->port = port;
+
+    *index = link->nnodes - 1;
+
+    ngx_log_error(NGX_LOG_INFO, link->log, 0,
+                  "rate_limit: cluster master %V", &node->name);
+
+    ngx_http_rate_limit_link_start(node);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A node that serves no slot any more (a failed master, one emptied by
+ * resharding): its connections close and are not made again until a map
+ * names it; what waits there fails now.
+ */
+
+void
+ngx_http_rate_limit_link_retire(ngx_uint_t index)
+{
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_node_t  *node;
+
+    node = ngx_http_rate_limit_link->nodes[index];
+
+    if (node->retired) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_http_rate_limit_link->log, 0,
+                  "rate_limit: %V serves no slot, closed", &node->name);
+
+    node->retired = 1;
+
+    for (i = 0; i < node->nconns; i++) {
+        conn = &node->conns[i];
+
+        ngx_http_rate_limit_link_drop(conn);
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        ngx_http_rate_limit_link_fail_waiting(conn);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_rate_limit_link_nodes(void)
+{
+    return ngx_http_rate_limit_link->nnodes;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_queue(ngx_http_rate_limit_node_t *node,
+    ngx_http_rate_limit_op_t *op, ngx_log_t *log)
+{
+    ngx_uint_t                   full;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
 
     conn = ngx_http_rate_limit_link_pick(node, &full);
 
@@ -464,6 +683,12 @@ void
 ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op)
 {
     ngx_http_rate_limit_conn_t  *conn = op->conn;
+
+    if (op->route) {
+        /* split by the cluster layer: its parts are its to cancel */
+        ngx_http_rate_limit_cluster_cancel(op);
+        return;
+    }
 
     if (op->sent) {
         /* written: the reply must still be read; it finds nobody */
@@ -696,6 +921,25 @@ ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
 }
 
 
+/*
+ * ASK: the next command, and only that one, may touch a slot that is
+ * being imported here.  Written right before it on the same connection.
+ */
+
+static void
+ngx_http_rate_limit_link_asking(ngx_http_rate_limit_conn_t *conn)
+{
+    size_t       argvlen[1];
+    const char  *argv[1];
+
+    argv[0] = "ASKING";
+    argvlen[0] = 6;
+
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_asking,
+                                  1, argv, argvlen);
+}
+
+
 /* SCRIPT LOAD of the embedded script, checked by step. */
 
 static void
@@ -758,7 +1002,7 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
 
     ngx_http_rate_limit_link_stop(conn);
 
-    if (link->exiting) {
+    if (link->exiting || conn->node->retired) {
         return;
     }
 
@@ -779,6 +1023,12 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
     if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL && !link->moving) {
         ngx_http_rate_limit_sentinel_refresh();
     }
+
+    /* a failed master: its replica takes its slots */
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        ngx_http_rate_limit_cluster_refresh();
+    }
 }
 
 
@@ -798,7 +1048,7 @@ ngx_http_rate_limit_link_move(const char *host, int port)
     ngx_http_rate_limit_node_t  *node;
 
     link = ngx_http_rate_limit_link;
-    node = &link->nodes[0];
+    node = link->nodes[0];
 
     same = node->host != NULL && node->port == port
            && ngx_strcmp(node->host, host) == 0;
@@ -1028,8 +1278,8 @@ ngx_http_rate_limit_link_check_ok(ngx_http_rate_limit_conn_t *conn,
     ngx_http_rate_limit_log_error(&conn->node->throttle,
                                   NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
                                   ngx_http_rate_limit_link->log,
-                                  "rate_limit: redis \"%V\" answered AUTH or "
-                                  "SELECT with a reply of type %d",
+                                  "rate_limit: redis \"%V\" answered AUTH, "
+                                  "SELECT or ASKING with a reply of type %d",
                                   &conn->node->name, r->type);
     return NGX_ERROR;
 }
@@ -1297,6 +1547,10 @@ ngx_http_rate_limit_link_resend(ngx_http_rate_limit_conn_t *conn,
         ngx_http_rate_limit_link_load(conn, &ngx_http_rate_limit_step_reload);
     }
 
+    if (op->asking) {
+        ngx_http_rate_limit_link_asking(conn);
+    }
+
     if (redisAsyncFormattedCommand(conn->ac,
                                    ngx_http_rate_limit_link_on_reply, op,
                                    op->cmd, op->len)
@@ -1397,6 +1651,10 @@ ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
         }
 
         ngx_queue_remove(q);
+
+        if (op->asking) {
+            ngx_http_rate_limit_link_asking(conn);
+        }
 
         if (redisAsyncFormattedCommand(ac, ngx_http_rate_limit_link_on_reply,
                                        op, op->cmd, op->len)
@@ -1542,16 +1800,18 @@ ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link)
     ngx_http_rate_limit_node_t  *node;
 
     for (n = 0; link->nodes && n < link->nnodes; n++) {
-        node = &link->nodes[n];
+        node = link->nodes[n];
 
         ngx_free(node->name.data);
         ngx_free(node->host);
         ngx_free(node->unix_path);
         ngx_free(node->tls_name.data);
         ngx_free(node->conns);
+        ngx_free(node);
     }
 
     ngx_free(link->nodes);
+    ngx_free(link->tls_name.data);
     ngx_free(link->username.data);
     ngx_free(link->password.data);
     ngx_free(link);

@@ -51,13 +51,29 @@ struct ngx_http_rate_limit_op_s {
     int64_t                            *values; /* room for nvalues */
     ngx_uint_t                          nvalues;
 
+    /*
+     * The zones of a decision (nvalues = 5 per zone), for mode=cluster,
+     * which splits it by slot: borrowed for link_send only.  answered has
+     * a byte per zone, all 1 when sent; a zone left 0 got an error (its
+     * values are not to be read): the answer is OK when some zone
+     * answered.  fail_closed: the caller rejects a request that errs, so
+     * what it consumed elsewhere is given back.
+     */
+    const rl_core_zone_request_t       *zones;
+    ngx_uint_t                          nzones;
+    uint64_t                            now_ms;
+    u_char                             *answered;
+    unsigned                            fail_closed:1;
+
     /* the link's */
     ngx_queue_t                         queue;  /* waiting or sent */
     void                               *conn;
     ngx_msec_t                          written;
     uint32_t                            gen;    /* script generation */
+    void                               *route;  /* the cluster's split */
     unsigned                            sent:1;
     unsigned                            resent:1;
+    unsigned                            asking:1; /* ASKING first */
 };
 
 
@@ -86,6 +102,19 @@ ngx_int_t ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op,
  * is not called.
  */
 void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
+
+/*
+ * For the cluster layer: op to the node of that index (as link_send
+ * says; NGX_DECLINED also for a retired node), the node at a numeric
+ * host:port (added and connecting when new), a node that serves no slot
+ * any more (closed), and how many nodes there are.
+ */
+ngx_int_t ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
+    ngx_uint_t node, ngx_log_t *log);
+ngx_int_t ngx_http_rate_limit_link_node(const char *host, int port,
+    ngx_uint_t *index);
+void ngx_http_rate_limit_link_retire(ngx_uint_t index);
+ngx_uint_t ngx_http_rate_limit_link_nodes(void);
 
 /*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,
