@@ -26,15 +26,36 @@ sub main::get_rl {
     return $r->{headers}{'x-rl'} // 'none';
 }
 
-# A client key whose zone-z keys hash to $slot.
-sub main::key_in_slot {
-    my ($zone, $slot, $not) = @_;
-    for my $i (1 .. 1e6) {
-        my $k = "s$i";
-        next if defined $not && $k eq $not;
+my $fresh = 0;
+
+# A client key never used before whose zone keys hash to $slot.
+sub main::fresh_in_slot {
+    my ($zone, $slot) = @_;
+    while (1) {
+        my $k = 'f' . $fresh++;
         return $k if Test::RateLimit::Cluster::slot_of("{$zone:$k}") == $slot;
     }
-    die "no key for slot $slot\n";
+}
+
+# Load in the background for $secs: fresh keys, as fast as one client
+# goes; returns the handle for wait_bg.
+sub main::load {
+    my ($secs) = @_;
+    return run_bg(sub {
+        my ($n, $start) = (0, time);
+        while (time - $start < $secs) {
+            http_get('/t?k=load' . int(rand 1e9), timeout => 3);
+            $n++;
+        }
+        return $n;
+    });
+}
+
+# The commands a node ran and the errors it answered, from INFO.
+sub main::stat_count {
+    my ($port, $section, $name) = @_;
+    my $info = $main::Cluster->cmd($port, 'INFO', $section);
+    return $info =~ /^\Q$name\E:(?:calls|count)=(\d+)/m ? $1 : 0;
 }
 
 # Requests with fresh keys every 20 ms until one is decided by Redis again
@@ -45,8 +66,7 @@ sub main::through_outage {
     %Outage = ();
     my $start = time;
     while (time - $start < $secs) {
-        my $what = main::get_rl('/t?k=' . main::key_in_slot('z', $slot,
-                                                            undef, rand));
+        my $what = main::get_rl('/t?k=' . main::fresh_in_slot('z', $slot));
         $Outage{$what}++;
         last if $what eq 'PASSED';
         sleep 0.02;
@@ -58,7 +78,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 40;
+plan tests => 81;
 
 check_accum_error_log();
 no_long_string();
@@ -73,6 +93,7 @@ add_block_preprocessor(sub {
     rate_limit_zone z key=$arg_k rate=3r/h burst=2;
     rate_limit_zone a key=$arg_k rate=5r/h burst=4;
     rate_limit_zone b key=$arg_k rate=3r/h burst=2;
+    rate_limit_zone m key=$arg_k rate=10r/h burst=9;
 _EOC_
         unless defined $block->http_config;
 
@@ -90,6 +111,11 @@ _EOC_
     }
     location = /a {
         rate_limit a;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+    location = /m {
+        rate_limit m;
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
@@ -125,3 +151,105 @@ for my $i (1 .. 300) {
 }
 is($misplaced // 0, 0, "every key is on its slot's master");
 is(scalar(keys %on), 3, 'the keys are on three masters: ' . join ', ', map { "$on{$_}" } sort keys %on);
+
+
+
+=== TEST 2: two zones in different slots: one call each, no over-admission, and the refunds give back what a rejected request took
+--- request eval
+[("GET /ab?k=pair") x 5, ("GET /a?k=pair") x 3]
+--- error_code eval
+[(200) x 3, (429) x 2, (200) x 2, 429]
+--- response_headers eval
+[("X-RL: PASSED") x 3, ("X-RL: REJECTED") x 2, ("X-RL: PASSED") x 2, "X-RL: REJECTED"]
+--- post_check
+if ($req_idx == 0) {
+    isnt(Test::RateLimit::Cluster::slot_of('{a:pair}'),
+         Test::RateLimit::Cluster::slot_of('{b:pair}'), 'the zones are in different slots');
+}
+
+
+
+=== TEST 3: SIGKILL of a master under load: its replica is promoted, decided again within seconds, exact on a fresh key
+--- request
+GET /t?k=before3
+--- error_code: 200
+--- post_check
+my $slot = Test::RateLimit::Cluster::slot_of('{z:victim}');
+my $victim = $main::Cluster->slot_port($slot);
+my $bg = main::load(4);
+sleep 0.5;
+$main::Cluster->node($victim)->kill('KILL');
+main::through_outage(20, $slot);
+my $load = wait_bg($bg, 30);
+my $seen = join ', ', map { "$_=$main::Outage{$_}" } sort keys %main::Outage;
+diag("master $victim killed: $seen; $load requests of background load meanwhile");
+is($main::Outage{PASSED}, 1, 'decided by Redis again');
+cmp_ok($main::Outage{took}, '<', 20, 'within 20 s');
+my $now = $main::Cluster->slot_port($slot);
+ok(defined $now && $now != $victim, "the slot is on the promoted replica ($now)");
+my @got = map { main::get_rl('/t?k=victim') } 1 .. 4;
+is("@got", 'PASSED PASSED PASSED REJECTED', 'a fresh key on the promoted master is exact');
+is($main::Cluster->cmd($now, 'EXISTS', 'rl:{z:victim}:g'), 1, 'and its key is there');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 4: a slot moved under load: ASK while it migrates, MOVED after, the counts exact
+--- request
+GET /m?k=mover
+--- error_code: 200
+--- post_check
+my $slot = Test::RateLimit::Cluster::slot_of('{m:mover}');
+my $from = $main::Cluster->slot_port($slot);
+my ($to) = grep { $_ != $from } $main::Cluster->masters;
+my $newkey = main::fresh_in_slot('m', $slot);
+my (@old, @new);
+my $asking = main::stat_count($to, 'commandstats', 'cmdstat_asking');
+my $moved = main::stat_count($from, 'errorstats', 'errorstat_MOVED');
+my $bg = main::load(3);
+$main::Cluster->move_slot($slot, $to, sub {
+    my ($phase) = @_;
+    # migrating: the existing key is still served by the source, a new
+    # one is asked to the target; migrated: both are asked to the target
+    push @old, map { main::get_rl('/m?k=mover') } 1 .. 3;
+    push @new, map { main::get_rl("/m?k=$newkey") } 1 .. 3 if $phase eq 'migrating';
+});
+# the map is stale: the source says MOVED
+push @old, map { main::get_rl('/m?k=mover') } 1 .. 5;
+push @new, map { main::get_rl("/m?k=$newkey") } 1 .. 8;
+wait_bg($bg, 30);
+is(scalar(grep { $_ eq 'PASSED' } @old), 9, 'the moved key: 10 passed in all, exactly') or diag("@old");
+is($old[-1], 'REJECTED', 'and then rejected');
+is(scalar(grep { $_ eq 'PASSED' } @new), 10, 'the key made while it migrated: exactly 10') or diag("@new");
+cmp_ok(main::stat_count($to, 'commandstats', 'cmdstat_asking'), '>', $asking, 'ASKING was sent to the importing node');
+cmp_ok(main::stat_count($from, 'errorstats', 'errorstat_MOVED'), '>', $moved, 'MOVED came from the old node');
+is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the new master');
+
+
+
+=== TEST 5: nginx -t: db= with mode=cluster
+--- http_config
+    rate_limit_redis 127.0.0.1:7000 mode=cluster db=1;
+--- must_die
+--- error_log
+"db=" is not allowed with "mode=cluster"
+
+
+
+=== TEST 6: nginx -t: cluster seeds are TCP addresses
+--- http_config
+    rate_limit_redis 127.0.0.1:7000 unix:/tmp/redis.sock mode=cluster;
+--- must_die
+--- error_log
+cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
+
+
+
+=== TEST 7: nginx -t: master= needs mode=sentinel, also with mode=cluster
+--- http_config
+    rate_limit_redis 127.0.0.1:7000 mode=cluster master=rl;
+--- must_die
+--- error_log
+"master=" and "sentinel_*=" need "mode=sentinel"

@@ -38,6 +38,8 @@ sub start {
                      '--cluster-port', free_port(),
                      '--cluster-config-file', 'nodes.conf',
                      '--cluster-node-timeout', $opt{node_timeout} // 1000,
+                     # a replica takes over however long it was apart
+                     '--cluster-replica-validity-factor', 0,
                      '--enable-debug-command', 'local']);
         push @{ $self->{ports} }, $port;
     }
@@ -61,7 +63,8 @@ sub cmd {
         ->cmd(@args);
 }
 
-# Every node that runs says cluster_state:ok and agrees on the masters.
+# Every node that runs says cluster_state:ok, the masters it names run,
+# and every replica has synced with its master.
 sub wait_ok {
     my ($self, $secs) = @_;
 
@@ -75,6 +78,9 @@ sub wait_ok {
             my $slots = eval { $self->cmd($port, 'CLUSTER', 'SLOTS') };
             $ok = 0 unless ref $slots eq 'ARRAY' && @$slots
                 && !grep { !$self->node($_->[2][1])->pid } @$slots;
+            my $repl = eval { $self->cmd($port, 'INFO', 'replication') } // '';
+            $ok = 0 if $repl =~ /role:slave/
+                && $repl !~ /master_link_status:up/;
         }
         return 1 if $ok;
         sleep 0.1;
