@@ -8,11 +8,13 @@
 --           is the window of its own now, whatever its position, and fails
 --           with an error naming the window if none is.  The key holds the
 --           count of requests admitted in that window.
--- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
---           time from Redis TIME.  n requests per window; burst is unused.
+-- ARGV      (standalone) now_us, n, period_us, burst[, cost]; now_us "0"
+--           takes the time from Redis TIME.  n units per window; burst is
+--           unused; the request takes cost units (default 1).
 --
--- A request is allowed iff the window's count is below n; a denied request
--- writes nothing.
+-- A request of cost C is allowed iff count + max(C, 1) <= n (a cost of 0
+-- passes iff one unit could) and adds C; a denied request writes nothing.
+-- A charge (rate_limit_charge) may take the count beyond n.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          n
@@ -21,13 +23,13 @@
 --   retry_after_ms until the window ends when remaining is 0 (ceil,
 --                  >= 1), else 0
 -- Expiry: the end of its window, set once by the command that creates the
--- counter (SET ... PX), never refreshed: INCR keeps it.
+-- counter (SET ... PX), never refreshed: INCRBY keeps it.
 --
--- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, now_us, state...) writes (here the key, its count and the
--- window's end), or nil and an error message.  With peek (multi.lua, when
+-- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
+-- the zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns
+-- the five reply integers and then the state commit(keys, k, nk, n,
+-- period_us, burst, cost, now_us, state...) writes (here the key, its
+-- count and the window's end), or nil and an error message.  With peek (multi.lua, when
 -- another zone rejected the request) it reports the state as it stays
 -- without this request (reset_after_ms is 0 for a fresh key); allowed
 -- still says whether this zone would have admitted it.
@@ -50,7 +52,8 @@ local function fw_key(keys, k, nk, w)
     return nil
 end
 
-local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
+local function fw_check(keys, k, nk, n, period_us, burst, cost, now_us,
+                        peek)
     local w = math.floor(now_us / period_us)
     local key = fw_key(keys, k, nk, w)
     if key == nil then
@@ -59,11 +62,14 @@ local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     end
 
     local count = tonumber(redis.call('GET', key) or '') or 0
-    local allowed = 0
-    if count < n then
+    local allowed, need = 0, cost
+    if need < 1 then
+        need = 1
+    end
+    if count + need <= n then
         allowed = 1
         if not peek then
-            count = count + 1
+            count = count + cost
         end
     end
 
@@ -80,14 +86,17 @@ local function fw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     return allowed, n, remaining, left, retry, key, count, w_end
 end
 
-local function fw_commit(keys, k, nk, n, period_us, burst, now_us, key,
-                         count, w_end)
-    if count == 1 then
+local function fw_commit(keys, k, nk, n, period_us, burst, cost, now_us,
+                         key, count, w_end)
+    if cost == 0 then
+        return
+    end
+    if count == cost then
         -- creates the counter: its expiry is the window's end, set once
-        redis.call('SET', key, '1', 'PX',
+        redis.call('SET', key, string.format('%d', count), 'PX',
                    string.format('%d', math.ceil((w_end - now_us) / 1000)))
     else
-        redis.call('INCR', key)
+        redis.call('INCRBY', key, string.format('%d', cost))
     end
 end
 

@@ -3,13 +3,15 @@
 --
 -- KEYS[1]   PREFIX:{ZONE:CLIENT}:g, a string holding the theoretical
 --           arrival time TAT (integer Unix µs) after the last admission.
--- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
---           time from Redis TIME.  n requests per period_us µs; burst
---           requests may come at once beyond the first.
+-- ARGV      (standalone) now_us, n, period_us, burst[, cost]; now_us "0"
+--           takes the time from Redis TIME.  n units per period_us µs;
+--           burst units may come at once beyond the first; the request
+--           takes cost units (default 1).
 --
 -- Emission interval T = ceil(period_us / n) µs, tolerance tau = burst * T.
--- A request at now is allowed iff max(TAT, now) - now <= tau; it moves TAT
--- to max(TAT, now) + T.  A denied request writes nothing.
+-- A request of cost C at now is allowed iff max(TAT, now) - now
+-- + (max(C, 1) - 1) * T <= tau (a cost of 0 passes iff one unit could);
+-- it moves TAT to max(TAT, now) + C * T.  A denied request writes nothing.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          burst + 1
@@ -21,12 +23,13 @@
 -- when a missing key means the same as the stored one.
 --
 -- All values are integers below 2^53: the module bounds (burst + 1) * T by
--- 1e15 µs.
+-- 1e15 µs and a cost by the limit.
 --
--- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
+-- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
+-- the
 -- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
 -- reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, now_us, state...) writes (here TAT), or nil and an error
+-- burst, cost, now_us, state...) writes (here TAT), or nil and an error
 -- message.  With peek (multi.lua, when another zone rejected the request)
 -- it reports the state as it stays without this request (reset_after_ms
 -- is 0 for a fresh key); allowed still says whether this zone would have
@@ -36,7 +39,8 @@
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
 -- than its distance to the next integer when it is not one.
 
-local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
+local function gcra_check(keys, k, nk, n, period_us, burst, cost, now_us,
+                          peek)
     local t = math.ceil(period_us / n)
     local tau = burst * t
     local tat = tonumber(redis.call('GET', keys[k + 1]) or '')
@@ -44,11 +48,14 @@ local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
         tat = now_us
     end
 
-    local allowed, wait = 1, tat - now_us
-    if wait > tau then
+    local allowed, wait, need = 1, tat - now_us, cost - 1
+    if need < 0 then
+        need = 0
+    end
+    if wait + need * t > tau then
         allowed = 0
     elseif not peek then
-        tat = tat + t
+        tat = tat + cost * t
         wait = tat - now_us
     end
 
@@ -62,7 +69,11 @@ local function gcra_check(keys, k, nk, n, period_us, burst, now_us, peek)
            math.ceil((wait - tau) / 1000), tat
 end
 
-local function gcra_commit(keys, k, nk, n, period_us, burst, now_us, tat)
+local function gcra_commit(keys, k, nk, n, period_us, burst, cost, now_us,
+                           tat)
+    if cost == 0 then
+        return
+    end
     redis.call('SET', keys[k + 1], string.format('%d', tat),
                'PX', string.format('%d', math.ceil((tat - now_us) / 1000)))
 end

@@ -7,34 +7,46 @@
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
--- ARGV[2]   Z, the number of zones (>= 1).
--- ARGV[3 + 5 * (i - 1) ...], for zone i = 1 .. Z, five arguments:
+-- ARGV[2]   mode: check (below); any other is an error reply
+--           "ERR rate_limit: unknown mode".  Each mode is a block of its
+--           own after the common part.
+-- ARGV[3]   lease member: a string unique to the request, for the modes
+--           that keep leases; "" when the call has none.
+-- ARGV[4]   Z, the number of zones (>= 1).
+-- ARGV[5 + 6 * (i - 1) ...], for zone i = 1 .. Z, six arguments:
 --           algorithm  gcra | token_bucket | fixed_window | sliding_window
 --                      | sliding_log
---           n          requests per period (>= 1)
+--           n          units per period (>= 1)
 --           period_us  the period in µs (>= 1)
---           burst      gcra: excess requests (>= 0); token_bucket: the
+--           burst      gcra: excess units (>= 0); token_bucket: the
 --                      capacity (>= 1); the others ignore it (pass 0)
+--           cost       units this request takes, 0 .. 2^53 (0: checks
+--                      without consuming; passes iff one unit could)
 --           nkeys      how many KEYS the zone has: gcra, token_bucket and
 --                      sliding_log 1; fixed_window 3 (windows W-1, W, W+1
 --                      by the caller's clock); sliding_window 4 (W-2 .. W+1)
 --                      (exactly the string "1", "3" or "4")
 -- KEYS      every zone's keys, concatenated in zone order (nkeys each), all
---           PREFIX:{ZONE:CLIENT}:TAG[:W].  #ARGV must be 2 + 5 * Z and
+--           PREFIX:{ZONE:CLIENT}:TAG[:W].  #ARGV must be 4 + 6 * Z and
 --           #KEYS the sum of the nkeys.
 --
--- Phase 1 checks every zone (reads only); phase 2, only when every zone
--- allowed, commits every zone.  A request one zone rejects consumes nothing
--- in any zone: then the zones that would have admitted it answer allowed 1
--- with their state as it stays (remaining not lowered by this request).
+-- Mode check.  Phase 1 checks every zone (reads only); phase 2, only when
+-- every zone allowed, commits every zone.  A request one zone rejects
+-- consumes nothing in any zone: then the zones that would have admitted it
+-- answer allowed 1 with their state as it stays (remaining not lowered by
+-- this request).  A zone rejects a request whose cost exceeds what remains
+-- (remaining may then be above 0, and retry_after_ms is 0).
+-- Reply: 6 * Z integers, for each zone in order
+--   allowed (0|1), limit, remaining, reset_after_ms, retry_after_ms,
+--   delay_ms (0)
+-- (see each algorithm's header).
 --
--- Reply: 5 * Z integers, for each zone in order
---   allowed (0|1), limit, remaining, reset_after_ms, retry_after_ms
--- (see each algorithm's header).  Bad arguments, or a window the candidate
--- keys lack, give an error reply "ERR rate_limit: ...".
+-- Bad arguments, or a window the candidate keys lack, give an error reply
+-- "ERR rate_limit: ...".
 
--- Redis runs this whole body on every call, so it creates no closure, and
--- no table but the reply (and, for two zones or more, one to hold them);
+-- Redis runs this whole body on every call, so it creates one closure
+-- (multi_zone, which every mode reads its zones with) and no table but the
+-- reply (and, for two zones or more, one to hold them);
 -- numbers are validated with tonumber, a range and an integer test (which
 -- also refuse NaN, infinities and the empty string).  The algorithms call
 -- library functions by their global names: their closures are made anew
@@ -58,15 +70,16 @@ else
         return redis.error_reply('ERR rate_limit: bad now_us ARGV[1]')
     end
 end
-local multi_z = multi_argv[2]
+local multi_mode = multi_argv[2]
+local multi_z = multi_argv[4]
 if multi_z == '1' then
     multi_z = 1
 else
     multi_z = tonumber(multi_z)
 end
 if not (multi_z and multi_z >= 1 and multi_z % 1 == 0
-        and multi_nargv == 2 + 5 * multi_z) then
-    return redis.error_reply('ERR rate_limit: bad zone count ARGV[2] for '
+        and multi_nargv == 4 + 6 * multi_z) then
+    return redis.error_reply('ERR rate_limit: bad zone count ARGV[4] for '
                              .. multi_nargv .. ' ARGV')
 end
 if multi_now == 0 then
@@ -74,111 +87,133 @@ if multi_now == 0 then
     multi_now = t[1] * 1000000 + t[2]
 end
 
--- Phase 1.  With two zones or more, multi_reply gathers the replies and
--- multi_zones holds, for zone i from 10 * (i - 1) + 1: check, commit, k
--- (its keys follow KEYS[k]), nkeys, n, period_us, burst and the three
--- state values check returned.  One zone needs neither: its values stay
--- in the locals.  Zones in a row with one algorithm share its closures.
-local multi_zones, multi_reply, multi_all, multi_k = nil, nil, true, 0
-local alg, check, commit, nk, n, p, burst
-local allowed, limit, remaining, reset, retry, s1, s2, s3
-if multi_z > 1 then
-    -- sized for two zones at once: growing a table step by step costs
-    -- more than the rest of the bookkeeping
-    multi_zones = {false, false, false, false, false, false, false, false,
-                   false, false, false, false, false, false, false, false,
-                   false, false, false, false}
-    multi_reply = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
-end
-for i = 1, multi_z do
-    local a = 5 * i - 2
-    local next_alg = multi_argv[a]
-    if next_alg ~= alg then
-        alg = next_alg
-        check, commit = multi_load(alg)
-        if check == nil then
-            return redis.error_reply('ERR rate_limit: zone ' .. i
-                                     .. ': unknown algorithm')
+-- Zone i's arguments, checked, with its keys after KEYS[k]: check,
+-- commit, nkeys, n, period_us, burst, cost; or nil and an error message.
+-- Zones in a row with one algorithm share its closures.
+local multi_alg, multi_check, multi_commit
+local function multi_zone(i, k)
+    local a = 6 * i - 1
+    local alg = multi_argv[a]
+    if alg ~= multi_alg then
+        multi_alg = alg
+        multi_check, multi_commit = multi_load(alg)
+        if multi_check == nil then
+            multi_alg = nil
+            return nil, 'ERR rate_limit: zone ' .. i .. ': unknown algorithm'
         end
     end
-    n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
-    burst = tonumber(multi_argv[a + 3])
-    if not (n and p and burst
+    local n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
+    local burst, cost = tonumber(multi_argv[a + 3]),
+                        tonumber(multi_argv[a + 4])
+    if not (n and p and burst and cost
             and n >= 1 and n < 2^53 and n % 1 == 0
             and p >= 1 and p < 2^53 and p % 1 == 0
-            and burst >= 0 and burst < 2^53 and burst % 1 == 0) then
-        return redis.error_reply('ERR rate_limit: zone ' .. i
-                                 .. ': bad number')
+            and burst >= 0 and burst < 2^53 and burst % 1 == 0
+            and cost >= 0 and cost <= 2^53 and cost % 1 == 0) then
+        return nil, 'ERR rate_limit: zone ' .. i .. ': bad number'
     end
     -- nkeys is compared as the string the module sends
-    local want = '1'
-    nk = 1
+    local want, nk = '1', 1
     if alg == 'fixed_window' then
         nk, want = 3, '3'
     elseif alg == 'sliding_window' then
         nk, want = 4, '4'
     end
-    if multi_argv[a + 4] ~= want or multi_k + nk > multi_nkeys then
-        return redis.error_reply('ERR rate_limit: zone ' .. i
-                                 .. ': bad key count')
+    if multi_argv[a + 5] ~= want or k + nk > multi_nkeys then
+        return nil, 'ERR rate_limit: zone ' .. i .. ': bad key count'
     end
+    return multi_check, multi_commit, nk, n, p, burst, cost
+end
 
-    allowed, limit, remaining, reset, retry, s1, s2, s3 =
-        check(multi_keys, multi_k, nk, n, p, burst, multi_now)
-    if allowed == nil then
-        return redis.error_reply(limit)
+-- Mode check.
+if multi_mode == 'check' then
+    -- Phase 1.  With two zones or more, multi_reply gathers the replies
+    -- and multi_zones holds, for zone i from 11 * (i - 1) + 1: check,
+    -- commit, k (its keys follow KEYS[k]), nkeys, n, period_us, burst,
+    -- cost and the three state values check returned.  One zone needs
+    -- neither: its values stay in the locals.
+    local multi_zones, multi_reply, multi_all, multi_k = nil, nil, true, 0
+    local check, commit, nk, n, p, burst, cost
+    local allowed, limit, remaining, reset, retry, s1, s2, s3
+    if multi_z > 1 then
+        -- sized for two zones at once: growing a table step by step costs
+        -- more than the rest of the bookkeeping
+        multi_zones = {false, false, false, false, false, false, false,
+                       false, false, false, false, false, false, false,
+                       false, false, false, false, false, false, false,
+                       false}
+        multi_reply = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
     end
-    if multi_zones then
-        if allowed ~= 1 then
-            multi_all = false
+    for i = 1, multi_z do
+        check, commit, nk, n, p, burst, cost = multi_zone(i, multi_k)
+        if check == nil then
+            return redis.error_reply(commit)
         end
-        local r, z = 5 * (i - 1), 10 * (i - 1)
-        multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
-            multi_reply[r + 4], multi_reply[r + 5] =
-            allowed, limit, remaining, reset, retry
-        multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
-            multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
-            multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
-            multi_zones[z + 10] =
-            check, commit, multi_k, nk, n, p, burst, s1, s2, s3
-    end
-    multi_k = multi_k + nk
-end
-if multi_k ~= multi_nkeys then
-    return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
-                             .. ' keys, the zones ' .. multi_k)
-end
 
--- Phase 2.
-if not multi_zones then
-    if allowed == 1 then
-        commit(multi_keys, 0, nk, n, p, burst, multi_now, s1, s2, s3)
-    end
-    return {allowed, limit, remaining, reset, retry}
-end
-
-if multi_all then
-    for i = 1, multi_z do
-        local z = 10 * (i - 1)
-        multi_zones[z + 2](multi_keys, multi_zones[z + 3], multi_zones[z + 4],
-                           multi_zones[z + 5], multi_zones[z + 6],
-                           multi_zones[z + 7], multi_now, multi_zones[z + 8],
-                           multi_zones[z + 9], multi_zones[z + 10])
-    end
-else
-    -- nothing is consumed: the zones that would have admitted the request
-    -- report their state as it stays
-    for i = 1, multi_z do
-        local r, z = 5 * (i - 1), 10 * (i - 1)
-        if multi_reply[r + 1] == 1 then
+        allowed, limit, remaining, reset, retry, s1, s2, s3 =
+            check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now)
+        if allowed == nil then
+            return redis.error_reply(limit)
+        end
+        if multi_zones then
+            if allowed ~= 1 then
+                multi_all = false
+            end
+            local r, z = 6 * (i - 1), 11 * (i - 1)
             multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
-                multi_reply[r + 4], multi_reply[r + 5] =
-                multi_zones[z + 1](multi_keys, multi_zones[z + 3],
-                                   multi_zones[z + 4], multi_zones[z + 5],
-                                   multi_zones[z + 6], multi_zones[z + 7],
-                                   multi_now, true)
+                multi_reply[r + 4], multi_reply[r + 5], multi_reply[r + 6] =
+                allowed, limit, remaining, reset, retry, 0
+            multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
+                multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
+                multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
+                multi_zones[z + 10], multi_zones[z + 11] =
+                check, commit, multi_k, nk, n, p, burst, cost, s1, s2, s3
+        end
+        multi_k = multi_k + nk
+    end
+    if multi_k ~= multi_nkeys then
+        return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
+                                 .. ' keys, the zones ' .. multi_k)
+    end
+
+    -- Phase 2.
+    if not multi_zones then
+        if allowed == 1 then
+            commit(multi_keys, 0, nk, n, p, burst, cost, multi_now, s1, s2,
+                   s3)
+        end
+        return {allowed, limit, remaining, reset, retry, 0}
+    end
+
+    if multi_all then
+        for i = 1, multi_z do
+            local z = 11 * (i - 1)
+            multi_zones[z + 2](multi_keys, multi_zones[z + 3],
+                               multi_zones[z + 4], multi_zones[z + 5],
+                               multi_zones[z + 6], multi_zones[z + 7],
+                               multi_zones[z + 8], multi_now,
+                               multi_zones[z + 9], multi_zones[z + 10],
+                               multi_zones[z + 11])
+        end
+    else
+        -- nothing is consumed: the zones that would have admitted the
+        -- request report their state as it stays
+        for i = 1, multi_z do
+            local r, z = 6 * (i - 1), 11 * (i - 1)
+            if multi_reply[r + 1] == 1 then
+                multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
+                    multi_reply[r + 4], multi_reply[r + 5] =
+                    multi_zones[z + 1](multi_keys, multi_zones[z + 3],
+                                       multi_zones[z + 4],
+                                       multi_zones[z + 5],
+                                       multi_zones[z + 6],
+                                       multi_zones[z + 7],
+                                       multi_zones[z + 8], multi_now, true)
+            end
         end
     end
+
+    return multi_reply
 end
 
-return multi_reply
+return redis.error_reply('ERR rate_limit: unknown mode')

@@ -5,14 +5,16 @@
 --           request, score its time (Unix µs), member "TIME-SEQ" where SEQ
 --           counts the members already at that µs, so two admissions in one
 --           µs are two members.
--- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
---           time from Redis TIME.  burst is unused.
+-- ARGV      (standalone) now_us, n, period_us, burst[, cost]; now_us "0"
+--           takes the time from Redis TIME.  burst is unused; the request
+--           takes cost units (default 1), one member each.
 --
--- A request at now is allowed iff fewer than n members have a score above
--- now - period_us (an admission at t counts until t + period_us).  check()
--- only counts (ZCOUNT) and never writes; commit trims the members that no
--- longer count, then adds one, so the set never holds more than n.  A
--- denied request writes nothing.
+-- A request of cost C at now is allowed iff the members with a score above
+-- now - period_us (an admission at t counts until t + period_us) and
+-- max(C, 1) make at most n (a cost of 0 passes iff one unit could).
+-- check() only counts (ZCOUNT) and never writes; commit trims the members
+-- that no longer count, then adds C, so the set never holds more than n.
+-- A denied request writes nothing.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          n
@@ -24,10 +26,11 @@
 --
 -- The module bounds n by 1e6.
 --
--- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
--- reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, now_us, state...) writes (here the member's sequence number, the
+-- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
+-- the zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the
+-- five reply integers and then the state commit(keys, k, nk, n,
+-- period_us, burst, cost, now_us, state...) writes (here the first new
+-- member's sequence number, the
 -- newest admission and now as a decimal string), or nil and an error
 -- message.  With peek (multi.lua, when another zone rejected the request)
 -- it reports the state as it stays without this request (reset_after_ms
@@ -38,18 +41,22 @@
 -- rounding error is below |us| / 1000 * 2^-53 < 1 / 1000, less than its
 -- distance to the next integer when it is not one.
 
-local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
+local function sl_check(keys, k, nk, n, period_us, burst, cost, now_us,
+                        peek)
     local key = keys[k + 1]
     local since = '(' .. string.format('%d', now_us - period_us)
     -- members above now count too, should the clock have gone back
     local count = redis.call('ZCOUNT', key, since, '+inf')
 
-    local allowed = 0
+    local allowed, need = 0, cost
     local counted = count
-    if count < n then
+    if need < 1 then
+        need = 1
+    end
+    if count + need <= n then
         allowed = 1
         if not peek then
-            counted = count + 1
+            counted = count + cost
         end
     end
 
@@ -88,12 +95,25 @@ local function sl_check(keys, k, nk, n, period_us, burst, now_us, peek)
            seq, newest, now
 end
 
-local function sl_commit(keys, k, nk, n, period_us, burst, now_us, seq,
-                         newest, now)
+local function sl_commit(keys, k, nk, n, period_us, burst, cost, now_us,
+                         seq, newest, now)
+    if cost == 0 then
+        return
+    end
     local key = keys[k + 1]
     redis.call('ZREMRANGEBYSCORE', key, '-inf',
                string.format('%d', now_us - period_us))
-    redis.call('ZADD', key, now, now .. '-' .. string.format('%d', seq))
+    -- cost members, at most 500 a ZADD: unpack() has a stack limit
+    local args, last = {}, seq + cost - 1
+    while seq <= last do
+        local j = 0
+        while j < 1000 and seq <= last do
+            args[j + 1], args[j + 2] = now,
+                now .. '-' .. string.format('%d', seq)
+            j, seq = j + 2, seq + 1
+        end
+        redis.call('ZADD', key, unpack(args, 1, j))
+    end
     redis.call('PEXPIRE', key, string.format('%d',
                math.ceil((newest + period_us - now_us) / 1000)))
 end

@@ -8,12 +8,15 @@
 --           suffixes are its own window w and w - 1, whatever their
 --           positions, and fails with an error naming a window that is
 --           missing.  Each key holds the count admitted in its window.
--- ARGV      (standalone) now_us, n, period_us, burst; now_us "0" takes the
---           time from Redis TIME.  burst is unused.
+-- ARGV      (standalone) now_us, n, period_us, burst[, cost]; now_us "0"
+--           takes the time from Redis TIME.  burst is unused; the request
+--           takes cost units (default 1).
 --
 -- With e = now_us - w * period_us, prev and curr the two counts, a request
--- is allowed iff prev * (period_us - e) + (curr + 1) * period_us
--- <= n * period_us.  A denied request writes nothing.
+-- of cost C is allowed iff prev * (period_us - e) + (curr + max(C, 1)) *
+-- period_us <= n * period_us (a cost of 0 passes iff one unit could) and
+-- adds C to curr.  A denied request writes nothing.  A charge
+-- (rate_limit_charge) may take a count beyond n, up to 2^52 / period_us.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          n
@@ -28,11 +31,12 @@
 -- All values are integers below 2^53: the module bounds n * period_us by
 -- 2^52.
 --
--- check(keys, k, nk, n, period_us, burst, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, now_us, state...) writes (here the current window's key, its
--- count and the end of the next window), or nil and an error message.
+-- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
+-- the zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns
+-- the five reply integers and then the state commit(keys, k, nk, n,
+-- period_us, burst, cost, now_us, state...) writes (here the current
+-- window's key, its count and the end of the next window), or nil and an
+-- error message.
 -- With peek (multi.lua, when another zone rejected the request) it reports
 -- the state as it stays without this request (reset_after_ms is 0 for a
 -- fresh key); allowed still says whether this zone would have admitted it.
@@ -56,7 +60,8 @@ local function sw_key(keys, k, nk, w)
                 .. string.format('%d', w) .. ' is not among the keys'
 end
 
-local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
+local function sw_check(keys, k, nk, n, period_us, burst, cost, now_us,
+                        peek)
     local p = period_us
     local w = math.floor(now_us / p)
     local e = now_us - w * p
@@ -75,11 +80,14 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
     local curr = tonumber(v[2] or '') or 0
     local weighted = prev * (p - e)
 
-    local allowed = 0
-    if weighted + (curr + 1) * p <= n * p then
+    local allowed, need = 0, cost
+    if need < 1 then
+        need = 1
+    end
+    if weighted + (curr + need) * p <= n * p then
         allowed = 1
         if not peek then
-            curr = curr + 1
+            curr = curr + cost
         end
     end
 
@@ -112,14 +120,18 @@ local function sw_check(keys, k, nk, n, period_us, burst, now_us, peek)
            ckey, curr, (w + 2) * p
 end
 
-local function sw_commit(keys, k, nk, n, period_us, burst, now_us, key,
-                         count, expire_at)
-    if count == 1 then
+local function sw_commit(keys, k, nk, n, period_us, burst, cost, now_us,
+                         key, count, expire_at)
+    if cost == 0 then
+        return
+    end
+    if count == cost then
         -- creates the counter: it expires at the end of the next window
-        redis.call('SET', key, '1', 'PX', string.format('%d',
-                   math.ceil((expire_at - now_us) / 1000)))
+        redis.call('SET', key, string.format('%d', count), 'PX',
+                   string.format('%d', math.ceil((expire_at - now_us)
+                                                 / 1000)))
     else
-        redis.call('INCR', key)
+        redis.call('INCRBY', key, string.format('%d', cost))
     end
 end
 

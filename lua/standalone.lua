@@ -4,9 +4,9 @@
 --
 --   return rl_standalone(PFX_check, PFX_commit, 'ALG', burst_min)
 --
--- ARGV      now_us, n, period_us, burst: integers below 2^53; now_us "0"
---           takes the time from Redis TIME; n and period_us at least 1,
---           burst at least burst_min.
+-- ARGV      now_us, n, period_us, burst[, cost]: integers below 2^53;
+--           now_us "0" takes the time from Redis TIME; n and period_us at
+--           least 1, burst at least burst_min, cost (default 1) at least 0.
 -- Reply     the algorithm's {allowed, limit, remaining, reset_after_ms,
 --           retry_after_ms}, or an error reply that names ALG and the bad
 --           argument.  Writes only when the algorithm admits.
@@ -16,9 +16,9 @@
 
 local function rl_standalone(check, commit, alg, burst_min)
     local a = {}
-    for i = 1, 4 do
-        local v = tonumber(ARGV[i])
-        local min = (i == 1) and 0 or (i == 4) and burst_min or 1
+    for i = 1, 5 do
+        local v = tonumber(ARGV[i] or (i == 5 and '1') or '')
+        local min = (i == 1 or i == 5) and 0 or (i == 4) and burst_min or 1
         if v == nil or v ~= math.floor(v) or v < min or v >= 2^53 then
             return redis.error_reply('ERR rate_limit: ' .. alg
                                      .. ': bad ARGV[' .. i .. ']')
@@ -30,12 +30,13 @@ local function rl_standalone(check, commit, alg, burst_min)
         a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
     end
     -- check returns the reply's five values, then what commit needs
-    local r = {check(KEYS, 0, #KEYS, a[2], a[3], a[4], a[1])}
+    local r = {check(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1])}
     if r[1] == nil then
         return redis.error_reply(r[2])
     end
     if r[1] == 1 then
-        commit(KEYS, 0, #KEYS, a[2], a[3], a[4], a[1], r[6], r[7], r[8])
+        commit(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1], r[6], r[7],
+               r[8])
     end
     return {r[1], r[2], r[3], r[4], r[5]}
 end

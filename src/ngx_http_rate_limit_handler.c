@@ -441,9 +441,10 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         zreq[i].key = (char *) ctx->keys[i].data;
         zreq[i].key_len = ctx->keys[i].len;
         zreq[i].limit = &zone->limit;
+        zreq[i].cost = RL_CORE_COST_DEFAULT;
     }
 
-    if (rl_core_request_size(zreq, ctx->nzones, &bytes) != RL_CORE_OK) {
+    if (rl_core_request_size(zreq, ctx->nzones, 0, &bytes) != RL_CORE_OK) {
         return NGX_ERROR;
     }
 
@@ -454,7 +455,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
      */
 
     size = sizeof(ngx_http_rate_limit_op_t)
-           + ctx->nzones * 5 * sizeof(int64_t)
+           + ctx->nzones * RL_CORE_REPLY_VALUES * sizeof(int64_t)
            + ctx->nzones
            + bytes;
 
@@ -467,7 +468,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     op->handler = ngx_http_rate_limit_on_answer;
     op->data = ctx;
-    op->nvalues = ctx->nzones * 5;
+    op->nvalues = ctx->nzones * RL_CORE_REPLY_VALUES;
     op->values = (int64_t *) p;
     p += op->nvalues * sizeof(int64_t);
     op->answered = p;
@@ -482,7 +483,8 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     op->now_ms = ngx_http_rate_limit_wall_msec();
     op->fail_closed = !(ctx->lcf->fail_open || ctx->lcf->dry_run);
 
-    if (rl_core_request_build(zreq, ctx->nzones, op->now_ms,
+    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK, NULL, 0,
+                              op->now_ms,
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
     {

@@ -29,7 +29,7 @@ $ENV{TEST_NGINX_MUTE_REDIS_PORT} = $Mute->port;
 
 # Replies nested deeper than the shape (nested, nestedel) are protocol
 # errors that drop the connection: t/037-reply-limits.t.
-our @Shapes = qw(four six strings allowed2 retrypos overlimit negative
+our @Shapes = qw(four five seven strings allowed2 retrypos overlimit negative
                  empty nil nilarray status integer);
 
 # Every key is answered badly only the first time: the count of each
@@ -38,7 +38,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 629;
+plan tests => 647;
 
 no_long_string();
 no_shuffle();
@@ -379,7 +379,7 @@ GET /two?k=ok.18
 --- response_headers
 X-RL: ERROR
 --- error_log eval
-qr/\[error\].*rate_limit: malformed reply from redis \(type 2, 5 elements\)/
+qr/\[error\].*rate_limit: malformed reply from redis \(type 2, 6 elements\)/
 
 
 

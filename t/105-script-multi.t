@@ -56,9 +56,10 @@ sub snapshot {
     } @keys ];
 }
 
+# Zone $i's first five integers (the sixth, delay_ms, is checked apart).
 sub zone_reply {
     my ($rep, $i) = @_;
-    return [ @$rep[5 * $i .. 5 * $i + 4] ];
+    return [ @$rep[6 * $i .. 6 * $i + 4] ];
 }
 
 # The assembled script.
@@ -121,7 +122,9 @@ sub zone_reply {
              zone('w', $c, 'sliding_window', 4, $S, 0, $t0),
              zone('l', $c, 'sliding_log', 2, $S, 0, $t0));
     my $rep = multi($t0, @z);
-    is(scalar(@$rep), 25, 'five zones: 25 integers');
+    is(scalar(@$rep), 30, 'five zones: 30 integers');
+    is_deeply([ map { $rep->[6 * $_ + 5] } 0 .. 4 ], [0, 0, 0, 0, 0],
+              'five zones: delay_ms 0');
     my @want = ([1, 3, 2, 100, 0], [1, 5, 4, 6000, 0], [1, 3, 2, 1000, 0],
                 [1, 4, 3, 2000, 0], [1, 2, 1, 1000, 0]);
     is_reply(zone_reply($rep, $_), $want[$_], "mixed: zone $_") for 0 .. 4;
@@ -129,7 +132,7 @@ sub zone_reply {
     $rep = multi($t0 + 1, @z);
     is_reply(zone_reply($rep, 4), [1, 2, 0, 1000, 1000], 'mixed: 2nd');
     $rep = multi($t0 + 2, @z);
-    is_deeply([ map { $rep->[5 * $_] } 0 .. 4 ], [1, 1, 1, 1, 0],
+    is_deeply([ map { $rep->[6 * $_] } 0 .. 4 ], [1, 1, 1, 1, 0],
               'mixed: the log zone rejects the third');
     is_reply(zone_reply($rep, 0), [1, 3, 1, 200, 0],
              'mixed: gcra reports 1 left (2 used, not 3)');
@@ -149,6 +152,40 @@ sub zone_reply {
     is($ttls, 5, 'mixed: every written key has a TTL');
 }
 
+# Costs, in every algorithm, 5 units a period (token_bucket: capacity 5):
+# a cost takes that many units; one above what remains is rejected, keeps
+# the remaining it found (retry_after 0) and writes nothing; a cost of 0
+# passes iff one unit could, and writes nothing.
+{
+    my %cfg = (gcra => 4, token_bucket => 5, fixed_window => 0,
+               sliding_window => 0, sliding_log => 0);
+    for my $alg (sort keys %cfg) {
+        my $c = fresh_client();
+        my $z = sub { [@{ zone('k', $c, $alg, 5, 60 * $S, $cfg{$alg}, $t0) },
+                       $_[0]] };
+        my $one = sub { my $rep = multi($t0 + 1, $z->($_[0]));
+                        [ @$rep[0 .. 2] ] };
+
+        is_deeply($one->(0), [1, 5, 5], "$alg: cost 0 on a fresh key passes");
+        is((grep { $r->cmd('EXISTS', $_) } @{ $z->(1)->[4] }), 0,
+           "$alg: cost 0 writes nothing");
+        is_deeply($one->(3), [1, 5, 2], "$alg: cost 3 takes 3");
+        my @keys = @{ $z->(1)->[4] };
+        my $before = snapshot(@keys);
+        is_deeply($one->(3), [0, 5, 2], "$alg: cost 3 of 2 left: rejected");
+        my $rep = multi($t0 + 1, $z->(3));
+        is($rep->[4], 0, "$alg: rejected with 2 left: retry_after 0");
+        is_deeply(snapshot(@keys), $before, "$alg: the rejection wrote nothing");
+        is_deeply($one->(0), [1, 5, 2], "$alg: cost 0 with 2 left passes");
+        is_deeply(snapshot(@keys), $before, "$alg: cost 0 wrote nothing");
+        is_deeply($one->(2), [1, 5, 0], "$alg: cost 2 takes the last 2");
+        is_deeply($one->(0), [0, 5, 0], "$alg: cost 0 with none left: rejected");
+        $rep = multi($t0 + 1, $z->(1));
+        ok($rep->[0] == 0 && $rep->[4] > 0, "$alg: cost 1: rejected, a wait")
+            or diag("@$rep");
+    }
+}
+
 # One zone through the driver answers exactly as the algorithm's file run
 # alone, over random sequences.
 {
@@ -166,7 +203,7 @@ sub zone_reply {
                                 $t, $n, $p, $b);
             my $m = multi($t, zone('s', $cb, $alg, $n, $p, $b, $t));
             $diff++, diag("$alg at $t: @$alone vs @$m")
-                if "@$alone" ne "@$m" || reply_problems($m);
+                if "@$alone 0" ne "@$m" || reply_problems(zone_reply($m, 0));
         }
         is($diff, 0, "$alg: driver = standalone");
     }
@@ -177,24 +214,36 @@ sub zone_reply {
     $r->cmd('FLUSHDB');
     my $k = key_name('e', 'c', 'g');
     my @bad = (
-        ['unknown algorithm', [$k], $t0, 1, 'leaky', 10, $S, 0, 1],
-        ['n not a number', [$k], $t0, 1, 'gcra', 'ten', $S, 0, 1],
-        ['n fractional', [$k], $t0, 1, 'gcra', '1.5', $S, 0, 1],
-        ['n zero', [$k], $t0, 1, 'gcra', 0, $S, 0, 1],
-        ['negative burst', [$k], $t0, 1, 'gcra', 10, $S, -1, 1],
-        ['now not a number', [$k], 'now', 1, 'gcra', 10, $S, 0, 1],
+        ['unknown algorithm', [$k], $t0, 1, 'leaky', 10, $S, 0, 1, 1],
+        ['n not a number', [$k], $t0, 1, 'gcra', 'ten', $S, 0, 1, 1],
+        ['n fractional', [$k], $t0, 1, 'gcra', '1.5', $S, 0, 1, 1],
+        ['n zero', [$k], $t0, 1, 'gcra', 0, $S, 0, 1, 1],
+        ['negative burst', [$k], $t0, 1, 'gcra', 10, $S, -1, 1, 1],
+        ['negative cost', [$k], $t0, 1, 'gcra', 10, $S, 0, -1, 1],
+        ['fractional cost', [$k], $t0, 1, 'gcra', 10, $S, 0, '0.5', 1],
+        ['cost above 2^53', [$k], $t0, 1, 'gcra', 10, $S, 0,
+         '9007199254740994', 1],
+        ['cost not a number', [$k], $t0, 1, 'gcra', 10, $S, 0, 'x', 1],
+        ['now not a number', [$k], 'now', 1, 'gcra', 10, $S, 0, 1, 1],
         ['zero zones', [], $t0, 0],
-        ['zone count too big', [$k], $t0, 2, 'gcra', 10, $S, 0, 1],
-        ['arguments missing', [$k], $t0, 1, 'gcra', 10, $S, 0],
-        ['nkeys over #KEYS', [$k], $t0, 1, 'gcra', 10, $S, 0, 2],
-        ['#KEYS over nkeys', [$k, "$k:x"], $t0, 1, 'gcra', 10, $S, 0, 1],
+        ['zone count too big', [$k], $t0, 2, 'gcra', 10, $S, 0, 1, 1],
+        ['arguments missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1],
+        ['v1 arguments (no cost)', [$k], $t0, 1, 'gcra', 10, $S, 0, 1,
+         'gcra', 10, $S, 0, 1, 'x'],
+        ['nkeys over #KEYS', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 2],
+        ['#KEYS over nkeys', [$k, "$k:x"], $t0, 1, 'gcra', 10, $S, 0, 1, 1],
         ['nkeys wrong for the algorithm', [$k, "$k:x", "$k:y"], $t0, 1,
-         'sliding_window', 10, $S, 0, 3],
+         'sliding_window', 10, $S, 0, 1, 3],
         ['token_bucket capacity 0', [$k], $t0, 1, 'token_bucket', 10, $S,
-         0, 1],
+         0, 1, 1],
         ['window not among the keys', [map { "$k:$_" } 1 .. 3], $t0, 1,
-         'fixed_window', 10, $S, 0, 3],
+         'fixed_window', 10, $S, 0, 1, 3],
     );
+    # the header of ABI v2: now_us mode lease Z
+    $_ = [$_->[0], $_->[1], $_->[2], 'check', '', @$_[3 .. $#$_]] for @bad;
+    push @bad, ['unknown mode', [$k], $t0, 'take', '', 1, 'gcra', 10, $S, 0,
+                1, 1],
+               ['mode missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 1];
     for my $case (@bad) {
         my ($name, $keys, @argv) = @$case;
         my $rep = run_script($r, $script, $keys, @argv);
@@ -202,6 +251,10 @@ sub zone_reply {
            "error reply: $name") or diag(ref $rep ? "@$rep" : $rep);
     }
     is_deeply(db_keys($r), [], 'errors write nothing');
+    my $m = run_script($r, $script, [$k], $t0, 'take', '', 1, 'gcra', 10, $S,
+                       0, 1, 1);
+    is(is_error($m) && $m->message, 'ERR rate_limit: unknown mode',
+       'unknown mode: its own message');
 
     # a bad second zone fails the whole call before anything is written
     my $rep = multi($t0, zone('e', 'c', 'gcra', 10, $S, 0, $t0),
@@ -222,7 +275,7 @@ sub zone_reply {
     my $rep = multi(0, @z);
     my $bad = grep { reply_problems(zone_reply($rep, $_)) } 0 .. 3;
     is($bad, 0, 'TIME path: four well-formed replies');
-    is_deeply([ map { $rep->[5 * $_] } 0 .. 3 ], [1, 1, 1, 1],
+    is_deeply([ map { $rep->[6 * $_] } 0 .. 3 ], [1, 1, 1, 1],
               'TIME path: all allowed');
     my $tat = $r->cmd('GET', $z[0][4][0]);
     my $logged = $r->cmd('ZRANGE', $z[3][4][0], 0, 0, 'WITHSCORES')->[1];

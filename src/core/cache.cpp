@@ -315,6 +315,7 @@ bool DenyCache::lookup(std::string_view key, std::uint64_t nowUs,
     out.remaining = 0;
     out.retry_after_ms = ceilMs(retry);
     out.reset_after_ms = ceilMs(reset > retry ? reset : retry);
+    out.delay_ms = 0;
 
     unlink(index);
     pushFront(index);

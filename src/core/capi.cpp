@@ -103,25 +103,27 @@ rl_core_valid_prefix(const char *s, size_t len) noexcept
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_request_size(const rl_core_zone_request_t *zones, size_t n,
-    size_t *bytes) noexcept
+    size_t lease_len, size_t *bytes) noexcept
 {
     if (bytes == nullptr) {
         return RL_CORE_EINVAL;
     }
 
-    return rl::requestSize(zones, n, *bytes);
+    return rl::requestSize(zones, n, lease_len, *bytes);
 }
 
 
 RL_CORE_EXPORT rl_core_status_e
 rl_core_request_build(const rl_core_zone_request_t *zones, size_t n,
+    rl_core_mode_e mode, const char *lease, size_t lease_len,
     uint64_t now_ms, char *buf, size_t bytes, size_t *len) noexcept
 {
-    if (len == nullptr) {
+    if (len == nullptr || (lease == nullptr && lease_len > 0)) {
         return RL_CORE_EINVAL;
     }
 
-    return rl::requestBuild(zones, n, now_ms, buf, bytes, *len);
+    return rl::requestBuild(zones, n, mode, view(lease, lease_len), now_ms,
+                            buf, bytes, *len);
 }
 
 

@@ -16,6 +16,12 @@ namespace {
 constexpr char evalsha[] = "EVALSHA";
 constexpr std::size_t scriptSha1Size = 40;    // lowercase hex digits
 
+// ARGV[2] of lua/multi.lua, indexed by rl_core_mode_e.
+constexpr std::string_view modeNames[RL_CORE_MODE_COUNT] = {
+    "check", "charge", "refund", "release", "renew",
+};
+constexpr std::size_t modeNameMax = 7;          // "release"
+
 // What one zone contributes, worked out once for sizing and building.
 struct ZonePlan {
     const Algorithm *alg;
@@ -31,7 +37,8 @@ const Algorithm *checkZone(const rl_core_zone_request_t &z) noexcept
         || (z.prefix == nullptr && z.prefix_len > 0)
         || (z.zone == nullptr && z.zone_len > 0)
         || z.prefix_len > RL_CORE_PREFIX_MAX
-        || z.zone_len > RL_CORE_ZONE_NAME_MAX)
+        || z.zone_len > RL_CORE_ZONE_NAME_MAX
+        || z.cost > RL_CORE_COST_MAX)
     {
         return nullptr;
     }
@@ -53,12 +60,13 @@ std::uint64_t burstArgument(const rl_core_limit_t &limit) noexcept
     }
 }
 
-// The per-zone arguments but the keys: alg N period_us burst nkeys.
+// The per-zone arguments but the keys: alg N period_us burst cost nkeys.
 std::size_t zoneArgumentBytes(const ZonePlan &plan,
-    const rl_core_limit_t &limit) noexcept
+    const rl_core_zone_request_t &z) noexcept
 {
-    return plan.alg->name.size() + decimalLength(limit.count)
+    return plan.alg->name.size() + decimalLength(z.limit->count)
            + decimalLength(plan.periodUs) + decimalLength(plan.burst)
+           + decimalLength(z.cost)
            + decimalLength(static_cast<std::uint64_t>(plan.alg->keyCount));
 }
 
@@ -81,9 +89,10 @@ ZonePlan planZone(const rl_core_zone_request_t &z, const Algorithm *alg)
 // numbers, counted at their widest because the size does not depend on
 // the clock.
 rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
-    std::size_t n, std::size_t &argc, std::size_t &bytes) noexcept
+    std::size_t n, std::size_t leaseLen, std::size_t &argc,
+    std::size_t &bytes) noexcept
 {
-    if (zones == nullptr || n == 0) {
+    if (zones == nullptr || n == 0 || leaseLen > RL_CORE_LEASE_MAX) {
         return RL_CORE_EINVAL;
     }
 
@@ -108,14 +117,15 @@ rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
         }
 
         keys += alg->keyCount;
-        size += alg->keyCount * keyBytes + zoneArgumentBytes(plan, *z.limit);
+        size += alg->keyCount * keyBytes + zoneArgumentBytes(plan, z);
     }
 
-    // numkeys, now_us ("0") and Z.
+    // numkeys, now_us ("0"), the mode at its widest, the lease and Z.
     size += decimalLength(static_cast<std::uint64_t>(keys)) + 1
+            + modeNameMax + leaseLen
             + decimalLength(static_cast<std::uint64_t>(n));
 
-    argc = 3 + keys + 2 + 5 * n;
+    argc = 3 + keys + 4 + 6 * n;
     bytes = size;
 
     return RL_CORE_OK;
@@ -129,7 +139,8 @@ rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
 // The walk is the same for both, so the count is exact for the build.
 template <class Sink>
 void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
-    std::uint64_t nowMs, std::size_t keys, Sink &sink) noexcept
+    std::string_view mode, std::string_view lease, std::uint64_t nowMs,
+    std::size_t keys, Sink &sink) noexcept
 {
     sink.literal(evalsha, sizeof(evalsha) - 1);
     sink.literal(scriptSha1, scriptSha1Size);
@@ -177,6 +188,9 @@ void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
     *p++ = '0';
     sink.end(p);
 
+    sink.literal(mode.data(), mode.size());
+    sink.literal(lease.data(), lease.size());
+
     p = sink.begin(decimalLength(static_cast<std::uint64_t>(n)));
     sink.end(writeDecimal(p, static_cast<std::uint64_t>(n)));
 
@@ -187,6 +201,7 @@ void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
             limit.count,
             limit.period_s * usPerSecond,
             burstArgument(limit),
+            zones[i].cost,
             static_cast<std::uint64_t>(alg->keyCount),
         };
 
@@ -294,10 +309,10 @@ std::size_t respHeader(std::size_t argc) noexcept
 }  // namespace
 
 rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
-    std::size_t n, std::size_t &bytes) noexcept
+    std::size_t n, std::size_t leaseLen, std::size_t &bytes) noexcept
 {
     std::size_t argc, args;
-    rl_core_status_e rc = commandSize(zones, n, argc, args);
+    rl_core_status_e rc = commandSize(zones, n, leaseLen, argc, args);
 
     if (rc != RL_CORE_OK) {
         return rc;
@@ -313,10 +328,15 @@ rl_core_status_e requestSize(const rl_core_zone_request_t *zones,
 }
 
 rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
-    std::size_t n, std::uint64_t nowMs, char *buf, std::size_t bytes,
-    std::size_t &len) noexcept
+    std::size_t n, rl_core_mode_e mode, std::string_view lease,
+    std::uint64_t nowMs, char *buf, std::size_t bytes, std::size_t &len)
+    noexcept
 {
-    if (zones == nullptr || n == 0 || buf == nullptr) {
+    auto m = static_cast<unsigned>(mode);
+
+    if (zones == nullptr || n == 0 || buf == nullptr
+        || m >= RL_CORE_MODE_COUNT || lease.size() > RL_CORE_LEASE_MAX)
+    {
         return RL_CORE_EINVAL;
     }
 
@@ -327,7 +347,7 @@ rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
     }
 
     CountSink count;
-    emitCommand(zones, n, nowMs, keys, count);
+    emitCommand(zones, n, modeNames[m], lease, nowMs, keys, count);
 
     std::size_t need = respHeader(count.argc) + count.resp;
 
@@ -342,7 +362,7 @@ rl_core_status_e requestBuild(const rl_core_zone_request_t *zones,
     *p++ = '\n';
 
     RespSink sink(p);
-    emitCommand(zones, n, nowMs, keys, sink);
+    emitCommand(zones, n, modeNames[m], lease, nowMs, keys, sink);
 
     len = static_cast<std::size_t>(sink.position() - buf);
 

@@ -4,7 +4,7 @@ namespace rl {
 
 namespace {
 
-constexpr std::size_t valuesPerZone = 5;
+constexpr std::size_t valuesPerZone = RL_CORE_REPLY_VALUES;
 
 bool validResult(const rl_core_zone_result_t &r) noexcept
 {
@@ -16,17 +16,18 @@ bool validResult(const rl_core_zone_result_t &r) noexcept
         return false;
     }
 
-    if (r.reset_after_ms < 0 || r.retry_after_ms < 0) {
+    if (r.reset_after_ms < 0 || r.retry_after_ms < 0 || r.delay_ms < 0) {
         return false;
     }
 
-    // One more request can pass now exactly when some remain.
+    // One more unit can pass now exactly when some remain.  A rejected
+    // request may find some remaining: its cost was more than that.
     if ((r.retry_after_ms == 0) != (r.remaining > 0)) {
         return false;
     }
 
-    // A rejected request consumed nothing, and nothing remains for it.
-    return r.allowed == 1 || r.remaining == 0;
+    // Only an admitted request waits.
+    return r.allowed == 1 || r.delay_ms == 0;
 }
 
 }  // namespace
@@ -53,6 +54,7 @@ rl_core_status_e decodeReply(const std::int64_t *values, std::size_t n,
         r.remaining = v[2];
         r.reset_after_ms = v[3];
         r.retry_after_ms = v[4];
+        r.delay_ms = v[5];
 
         if (!validResult(r)) {
             return RL_CORE_EREPLY;

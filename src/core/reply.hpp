@@ -10,7 +10,8 @@
 
 namespace rl {
 
-// Five integers per zone; EREPLY unless the shape and every invariant
+// RL_CORE_REPLY_VALUES integers per zone; EREPLY unless the shape and
+// every invariant
 // that rl_core_decode_reply() lists in rl_core.h hold.
 rl_core_status_e decodeReply(const std::int64_t *values, std::size_t n,
     std::size_t nzones, rl_core_zone_result_t *out) noexcept;

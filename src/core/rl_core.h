@@ -111,9 +111,17 @@ int rl_core_valid_zone_name(const char *s, size_t len) RL_CORE_NOEXCEPT;
 int rl_core_valid_prefix(const char *s, size_t len) RL_CORE_NOEXCEPT;
 
 
+/* Largest cost of a zone request: Lua numbers are exact up to 2^53. */
+#define RL_CORE_COST_MAX           9007199254740992ULL
+/* The cost of a plain request: one unit. */
+#define RL_CORE_COST_DEFAULT       1
+
+
 /*
  * One zone of one request, as the script command needs it.  The strings are
- * borrowed for the duration of the call.
+ * borrowed for the duration of the call.  cost has no implicit default:
+ * set it (RL_CORE_COST_DEFAULT for one request; 0 checks without
+ * consuming, passing iff one unit could).
  */
 typedef struct {
     const char             *prefix;
@@ -123,19 +131,44 @@ typedef struct {
     const char             *key;        /* the client key, any bytes */
     size_t                  key_len;    /* > 0 */
     const rl_core_limit_t  *limit;      /* checked by rl_core_check_limit */
+    uint64_t                cost;       /* units, 0..RL_CORE_COST_MAX */
 } rl_core_zone_request_t;
 
 
 /*
- * The script command for these zones,
+ * What a script call does (ARGV[2] of lua/multi.lua, where each mode's
+ * reply is documented).  check decides a request (the reply below);
+ * charge takes each zone's cost unconditionally, possibly into debt
+ * (rate_limit_charge); refund gives back what a check took (cluster);
+ * release and renew end and extend concurrency leases.
+ */
+typedef enum {
+    RL_CORE_MODE_CHECK = 0,
+    RL_CORE_MODE_CHARGE,
+    RL_CORE_MODE_REFUND,
+    RL_CORE_MODE_RELEASE,
+    RL_CORE_MODE_RENEW
+} rl_core_mode_e;
+
+#define RL_CORE_MODE_COUNT  5
+
+/* Longest lease member (ARGV[3]). */
+#define RL_CORE_LEASE_MAX   128
+
+
+/*
+ * The script command for these zones (script ABI v2),
  *
- *   EVALSHA sha numkeys KEY... now_us Z  (alg N period_us burst nkeys)*Z
+ *   EVALSHA sha numkeys KEY... now_us mode lease Z
+ *           (alg N period_us burst cost nkeys)*Z
  *
  * as one RESP array (what hiredis would format from an argv), ready for
  * redisAsyncFormattedCommand(): every value is its own bulk string, so no
  * byte of a client key can change the command.  sha is the embedded
  * script's SHA-1 (rl_core_script_sha1()); now_us is "0" (the script takes
- * Redis TIME).  Keys are PREFIX:{ZONE:CLIENT}:TAG[:WINDOW], the braces
+ * Redis TIME); mode is the mode's name; lease is the lease member
+ * (lease_len 0 for ""; lease may be NULL then).  Keys are
+ * PREFIX:{ZONE:CLIENT}:TAG[:WINDOW], the braces
  * being the Redis Cluster hash tag.  CLIENT is the client key itself when
  * it has at most RL_CORE_CLIENT_KEY_MAX bytes and does not begin with '#',
  * else "#" and the SHA-1 of the key in lowercase hex (so no client can
@@ -148,13 +181,15 @@ typedef struct {
  * and lengths counted at their widest); rl_core_request_build() writes
  * the command into buf (bytes long) and sets *len.  RL_CORE_EINVAL when n
  * is 0, a key is empty, a limit is NULL or has an unknown algorithm, a
- * prefix or zone name is too long, or bytes is short (nothing is written
- * then).
+ * prefix or zone name is too long, a cost is above RL_CORE_COST_MAX, the
+ * mode is unknown, the lease is longer than RL_CORE_LEASE_MAX, or bytes
+ * is short (nothing is written then).
  */
 rl_core_status_e rl_core_request_size(const rl_core_zone_request_t *zones,
-    size_t n, size_t *bytes) RL_CORE_NOEXCEPT;
+    size_t n, size_t lease_len, size_t *bytes) RL_CORE_NOEXCEPT;
 rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
-    size_t n, uint64_t now_ms, char *buf, size_t bytes, size_t *len)
+    size_t n, rl_core_mode_e mode, const char *lease, size_t lease_len,
+    uint64_t now_ms, char *buf, size_t bytes, size_t *len)
     RL_CORE_NOEXCEPT;
 
 
@@ -162,21 +197,30 @@ rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
 const char *rl_core_script(size_t *len) RL_CORE_NOEXCEPT;
 const char *rl_core_script_sha1(void) RL_CORE_NOEXCEPT;
 
-/* One zone's answer: the script's five integers for it, in this order. */
+/*
+ * One zone's answer in mode check: the script's six integers for it, in
+ * this order.  Units are the zone's (a request takes its cost).
+ */
 typedef struct {
     int64_t  allowed;           /* 0 or 1 */
     int64_t  limit;
-    int64_t  remaining;
+    int64_t  remaining;         /* may be > 0 when not allowed: the cost
+                                   was more than what remains */
     int64_t  reset_after_ms;
-    int64_t  retry_after_ms;    /* 0 iff remaining > 0 */
+    int64_t  retry_after_ms;    /* until one more unit; 0 iff remaining
+                                   > 0 */
+    int64_t  delay_ms;          /* 0 but for a delayed admission */
 } rl_core_zone_result_t;
 
+/* Integers per zone in a check reply. */
+#define RL_CORE_REPLY_VALUES  6
+
 /*
- * Checks and decodes the script's reply, whose elements the glue has
- * already found to be integers: exactly 5 * nzones values, allowed 0 or 1,
- * limit >= 1, 0 <= remaining <= limit, times >= 0, retry_after_ms == 0 iff
- * remaining > 0, remaining == 0 when not allowed.  RL_CORE_EREPLY on any
- * mismatch (out is then undefined).
+ * Checks and decodes the script's reply to a check, whose elements the
+ * glue has already found to be integers: exactly RL_CORE_REPLY_VALUES *
+ * nzones values, allowed 0 or 1, limit >= 1, 0 <= remaining <= limit,
+ * times >= 0, retry_after_ms == 0 iff remaining > 0, delay_ms 0 when not
+ * allowed.  RL_CORE_EREPLY on any mismatch (out is then undefined).
  */
 rl_core_status_e rl_core_decode_reply(const int64_t *values, size_t n,
     size_t nzones, rl_core_zone_result_t *out) RL_CORE_NOEXCEPT;

@@ -222,13 +222,14 @@ check_built_keys(const rl_core_zone_request_t *zone, uint16_t slot)
     char        *buf, *p, *end;
     size_t       bytes, len, i, arg, nkeys, alen;
 
-    assert_int_equal(rl_core_request_size(zone, 1, &bytes), RL_CORE_OK);
+    assert_int_equal(rl_core_request_size(zone, 1, 0, &bytes), RL_CORE_OK);
 
     buf = malloc(bytes);
     assert_non_null(buf);
 
-    assert_int_equal(rl_core_request_build(zone, 1, 1700000000123ULL, buf,
-                                           bytes, &len), RL_CORE_OK);
+    assert_int_equal(rl_core_request_build(zone, 1, RL_CORE_MODE_CHECK, NULL,
+                                           0, 1700000000123ULL, buf, bytes,
+                                           &len), RL_CORE_OK);
 
     nkeys = rl_core_zone_key_count(zone->limit->algorithm);
     assert_true(nkeys >= 1);
@@ -312,6 +313,7 @@ test_zone_slot(void **unused)
             z.key = cases[i].key;
             z.key_len = cases[i].key_len;
             z.limit = &limit;
+            z.cost = RL_CORE_COST_DEFAULT;
 
             slot = 0xffff;
             assert_int_equal(rl_core_zone_slot(&z, &slot), RL_CORE_OK);
@@ -340,6 +342,7 @@ test_zone_slot(void **unused)
     z.key = "k";
     z.key_len = 1;
     z.limit = &limit;
+    z.cost = RL_CORE_COST_DEFAULT;
     assert_int_equal(rl_core_zone_slot(&z, &slot), RL_CORE_EINVAL);
 
     z.prefix = "rl";

@@ -68,6 +68,7 @@ make_zone(const char *prefix, const char *zone, const char *key,
     z.key = key;
     z.key_len = key_len;
     z.limit = limit;
+    z.cost = RL_CORE_COST_DEFAULT;
 
     return z;
 }
@@ -140,13 +141,15 @@ parse(command_t *cmd)
  * and nothing is written.
  */
 static void
-build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
-    uint64_t now_ms)
+build_mode(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
+    rl_core_mode_e mode, const char *lease, uint64_t now_ms)
 {
-    size_t   i, len;
+    size_t   i, len, lease_len;
     char    *mem;
 
-    assert_int_equal(rl_core_request_size(zones, n, &cmd->bytes),
+    lease_len = lease ? strlen(lease) : 0;
+
+    assert_int_equal(rl_core_request_size(zones, n, lease_len, &cmd->bytes),
                      RL_CORE_OK);
 
     mem = malloc(cmd->bytes + 32);
@@ -154,8 +157,9 @@ build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
     memset(mem, '~', cmd->bytes + 32);
     cmd->buf = mem + 16;
 
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, cmd->buf,
-                                           cmd->bytes, &cmd->len),
+    assert_int_equal(rl_core_request_build(zones, n, mode, lease, lease_len,
+                                           now_ms, cmd->buf, cmd->bytes,
+                                           &cmd->len),
                      RL_CORE_OK);
     assert_true(cmd->len <= cmd->bytes);
 
@@ -179,19 +183,29 @@ build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
     assert_non_null(mem);
     memset(mem, '~', cmd->len + 16);
 
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, mem, cmd->len,
-                                           &len), RL_CORE_OK);
+    assert_int_equal(rl_core_request_build(zones, n, mode, lease, lease_len,
+                                           now_ms, mem, cmd->len, &len),
+                     RL_CORE_OK);
     assert_int_equal(len, cmd->len);
     assert_memory_equal(mem, cmd->buf, len);
     assert_int_equal(mem[len], '~');
 
     memset(mem, '~', cmd->len + 16);
-    assert_int_equal(rl_core_request_build(zones, n, now_ms, mem,
-                                           cmd->len - 1, &len),
+    assert_int_equal(rl_core_request_build(zones, n, mode, lease, lease_len,
+                                           now_ms, mem, cmd->len - 1, &len),
                      RL_CORE_EINVAL);
     assert_int_equal(mem[0], '~');
 
     free(mem);
+}
+
+
+/* The command of a request's check, as the access phase sends it. */
+static void
+build(command_t *cmd, const rl_core_zone_request_t *zones, size_t n,
+    uint64_t now_ms)
+{
+    build_mode(cmd, zones, n, RL_CORE_MODE_CHECK, NULL, now_ms);
 }
 
 
@@ -221,16 +235,21 @@ digits(size_t n)
 
 /*
  * What rl_core_request_size() counts beyond what was written when no
- * window number is involved: every bulk string's length at 20 digits.
+ * window number is involved: every bulk string's length at 20 digits,
+ * and the mode (ARGV[2], after numkeys keys and now_us) at 7 bytes, its
+ * widest.
  */
 static size_t
 length_slack(const command_t *cmd)
 {
-    size_t  i, slack = 0;
+    size_t  i, slack = 0, numkeys;
 
     for (i = 0; i < cmd->argc; i++) {
         slack += 20 - digits(cmd->argvlen[i]);
     }
+
+    numkeys = (size_t) atoi(cmd->argv[2]);
+    slack += 7 - cmd->argvlen[3 + numkeys + 1];
 
     return slack;
 }
@@ -489,7 +508,7 @@ test_zone_keys(void **state)
         build(&cmd, &zone, 1, c->now_ms);
 
         nkeys = rl_core_zone_key_count(c->alg);
-        assert_int_equal(cmd.argc, 3 + nkeys + 2 + 5);
+        assert_int_equal(cmd.argc, 3 + nkeys + 4 + 6);
 
         for (k = 0; k < nkeys; k++) {
             assert_arg_str(&cmd, 3 + k, c->keys[k]);
@@ -562,7 +581,7 @@ test_command_layout(void **state)
 
     build(&cmd, zones, 3, 1700000000500ULL);
 
-    assert_int_equal(cmd.argc, 3 + 6 + 2 + 15);
+    assert_int_equal(cmd.argc, 3 + 6 + 4 + 18);
     assert_arg_str(&cmd, 2, "6");
     assert_arg_str(&cmd, 3, "rl:{per_key:secret}:g");
     assert_arg(&cmd, 4, S("rl:{per_ip:\x0a\x00\x00\x01}:sw:1699999998"));
@@ -571,26 +590,31 @@ test_command_layout(void **state)
     assert_arg(&cmd, 7, S("rl:{per_ip:\x0a\x00\x00\x01}:sw:1700000001"));
     assert_arg_str(&cmd, 8, "x:{b:c}:tb");
     assert_arg_str(&cmd, 9, "0");
-    assert_arg_str(&cmd, 10, "3");
+    assert_arg_str(&cmd, 10, "check");
+    assert_arg_str(&cmd, 11, "");
+    assert_arg_str(&cmd, 12, "3");
 
-    assert_arg_str(&cmd, 11, "gcra");
-    assert_arg_str(&cmd, 12, "100");
-    assert_arg_str(&cmd, 13, "60000000");
-    assert_arg_str(&cmd, 14, "20");
-    assert_arg_str(&cmd, 15, "1");
+    assert_arg_str(&cmd, 13, "gcra");
+    assert_arg_str(&cmd, 14, "100");
+    assert_arg_str(&cmd, 15, "60000000");
+    assert_arg_str(&cmd, 16, "20");
+    assert_arg_str(&cmd, 17, "1");
+    assert_arg_str(&cmd, 18, "1");
 
-    assert_arg_str(&cmd, 16, "sliding_window");
-    assert_arg_str(&cmd, 17, "10");
-    assert_arg_str(&cmd, 18, "1000000");
-    assert_arg_str(&cmd, 19, "0");
-    assert_arg_str(&cmd, 20, "4");
+    assert_arg_str(&cmd, 19, "sliding_window");
+    assert_arg_str(&cmd, 20, "10");
+    assert_arg_str(&cmd, 21, "1000000");
+    assert_arg_str(&cmd, 22, "0");
+    assert_arg_str(&cmd, 23, "1");
+    assert_arg_str(&cmd, 24, "4");
 
     /* token_bucket's burst argument is the capacity, N by default. */
-    assert_arg_str(&cmd, 21, "token_bucket");
-    assert_arg_str(&cmd, 22, "5");
-    assert_arg_str(&cmd, 23, "3600000000");
-    assert_arg_str(&cmd, 24, "5");
-    assert_arg_str(&cmd, 25, "1");
+    assert_arg_str(&cmd, 25, "token_bucket");
+    assert_arg_str(&cmd, 26, "5");
+    assert_arg_str(&cmd, 27, "3600000000");
+    assert_arg_str(&cmd, 28, "5");
+    assert_arg_str(&cmd, 29, "1");
+    assert_arg_str(&cmd, 30, "1");
 
     command_free(&cmd);
 }
@@ -647,12 +671,18 @@ test_command_zone_args(void **state)
         base = 3 + rl_core_zone_key_count(c->alg);
         assert_arg_str(&cmd, 2, c->args[3]);
         assert_arg_str(&cmd, base, "0");
-        assert_arg_str(&cmd, base + 1, "1");
-        assert_arg_str(&cmd, base + 2, c->name);
+        assert_arg_str(&cmd, base + 1, "check");
+        assert_arg_str(&cmd, base + 2, "");
+        assert_arg_str(&cmd, base + 3, "1");
+        assert_arg_str(&cmd, base + 4, c->name);
 
-        for (k = 0; k < 4; k++) {
-            assert_arg_str(&cmd, base + 3 + k, c->args[k]);
+        for (k = 0; k < 3; k++) {
+            assert_arg_str(&cmd, base + 5 + k, c->args[k]);
         }
+
+        /* the cost, then nkeys */
+        assert_arg_str(&cmd, base + 8, "1");
+        assert_arg_str(&cmd, base + 9, c->args[3]);
 
         command_free(&cmd);
     }
@@ -748,33 +778,38 @@ test_command_errors(void **state)
     limit = make_limit(GCRA, 10, 1);
     zone = make_zone("rl", "z", "k", 1, &limit);
 
-    assert_int_equal(rl_core_request_size(&zone, 0, &bytes),
+    assert_int_equal(rl_core_request_size(&zone, 0, 0, &bytes),
                      RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_size(NULL, 1, &bytes),
+    assert_int_equal(rl_core_request_size(NULL, 1, 0, &bytes),
                      RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_build(&zone, 0, 0, buf, sizeof(buf),
+    assert_int_equal(rl_core_request_build(&zone, 0, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, buf, sizeof(buf),
                                            &len), RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_build(NULL, 1, 0, buf, sizeof(buf),
+    assert_int_equal(rl_core_request_build(NULL, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, buf, sizeof(buf),
                                            &len), RL_CORE_EINVAL);
 
     z = zone;
     z.key_len = 0;
-    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, buf, sizeof(buf),
                                            &len), RL_CORE_EINVAL);
 
     z = zone;
     z.limit = NULL;
-    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, buf, sizeof(buf),
                                            &len), RL_CORE_EINVAL);
 
     bad = limit;
     bad.algorithm = (rl_core_algorithm_e) 9;
     z = zone;
     z.limit = &bad;
-    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
-    assert_int_equal(rl_core_request_build(&z, 1, 0, buf, sizeof(buf),
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, buf, sizeof(buf),
                                            &len), RL_CORE_EINVAL);
 
     /* a prefix or zone name longer than its bound */
@@ -782,15 +817,91 @@ test_command_errors(void **state)
     z = zone;
     z.prefix = buf;
     z.prefix_len = RL_CORE_PREFIX_MAX + 1;
-    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
     z = zone;
     z.zone = buf;
     z.zone_len = RL_CORE_ZONE_NAME_MAX + 1;
-    assert_int_equal(rl_core_request_size(&z, 1, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
 
-    assert_int_equal(rl_core_request_size(&zone, 1, &bytes), RL_CORE_OK);
-    assert_int_equal(rl_core_request_build(&zone, 1, 0, NULL, bytes, &len),
+    /* a cost above 2^53, an unknown mode, a lease too long or missing */
+    z = zone;
+    z.cost = RL_CORE_COST_MAX + 1;
+    assert_int_equal(rl_core_request_size(&z, 1, 0, &bytes), RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&z, 1, RL_CORE_MODE_CHECK, NULL,
+                                           0, 0, buf, sizeof(buf), &len),
                      RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&zone, 1,
+                                           (rl_core_mode_e) RL_CORE_MODE_COUNT,
+                                           NULL, 0, 0, buf, sizeof(buf),
+                                           &len),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_size(&zone, 1, RL_CORE_LEASE_MAX + 1,
+                                          &bytes), RL_CORE_EINVAL);
+    memset(buf, 'l', RL_CORE_LEASE_MAX + 1);
+    assert_int_equal(rl_core_request_build(&zone, 1, RL_CORE_MODE_CHECK,
+                                           buf + 512, RL_CORE_LEASE_MAX + 1,
+                                           0, buf, 512, &len),
+                     RL_CORE_EINVAL);
+    assert_int_equal(rl_core_request_build(&zone, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 1, 0, buf, sizeof(buf),
+                                           &len),
+                     RL_CORE_EINVAL);
+
+    assert_int_equal(rl_core_request_size(&zone, 1, 0, &bytes), RL_CORE_OK);
+    assert_int_equal(rl_core_request_build(&zone, 1, RL_CORE_MODE_CHECK,
+                                           NULL, 0, 0, NULL, bytes, &len),
+                     RL_CORE_EINVAL);
+}
+
+
+/*
+ * Script ABI v2: the mode and the lease member follow now_us, and every
+ * zone sends its cost before nkeys.
+ */
+static void
+test_command_modes(void **state)
+{
+    size_t                   i;
+    command_t                cmd;
+    rl_core_limit_t          limit;
+    rl_core_zone_request_t   zones[2];
+
+    static const struct {
+        rl_core_mode_e   mode;
+        const char      *name;
+    } modes[] = {
+        { RL_CORE_MODE_CHECK, "check" },
+        { RL_CORE_MODE_CHARGE, "charge" },
+        { RL_CORE_MODE_REFUND, "refund" },
+        { RL_CORE_MODE_RELEASE, "release" },
+        { RL_CORE_MODE_RENEW, "renew" },
+    };
+
+    (void) state;
+
+    limit = make_limit(GCRA, 10, 1);
+    zones[0] = make_zone("rl", "a", "k", 1, &limit);
+    zones[1] = make_zone("rl", "b", "k", 1, &limit);
+    zones[0].cost = 0;
+    zones[1].cost = RL_CORE_COST_MAX;
+
+    for (i = 0; i < COUNT_OF(modes); i++) {
+        build_mode(&cmd, zones, 2, modes[i].mode, "lease-1:7", 0);
+
+        assert_int_equal(cmd.argc, 3 + 2 + 4 + 12);
+        assert_arg_str(&cmd, 5, "0");
+        assert_arg_str(&cmd, 6, modes[i].name);
+        assert_arg_str(&cmd, 7, "lease-1:7");
+        assert_arg_str(&cmd, 8, "2");
+        assert_arg_str(&cmd, 13, "0");
+        assert_arg_str(&cmd, 14, "1");
+        assert_arg_str(&cmd, 19, "9007199254740992");
+        assert_arg_str(&cmd, 20, "1");
+        /* sized for the longest mode, exact for the lease */
+        assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
+
+        command_free(&cmd);
+    }
 }
 
 
@@ -808,6 +919,7 @@ main(void)
         cmocka_unit_test(test_command_zone_args),
         cmocka_unit_test(test_command_sizing),
         cmocka_unit_test(test_command_errors),
+        cmocka_unit_test(test_command_modes),
     };
 
     return cmocka_run_group_tests_name("key", tests, NULL, NULL);

@@ -18,39 +18,43 @@
 #define S(s)  s, sizeof(s) - 1
 
 
-/* One zone's five integers, good or bad. */
+/* One zone's six integers, good or bad. */
 
 typedef struct {
     const char  *what;
-    int64_t      v[5];
+    int64_t      v[6];
     int          good;
 } zone_reply_case_t;
 
 
 static const zone_reply_case_t  zone_reply_cases[] = {
-    { "allowed, some left", { 1, 10, 9, 1000, 0 }, 1 },
-    { "allowed, the last one", { 1, 10, 0, 6000, 100 }, 1 },
-    { "rejected", { 0, 10, 0, 6000, 100 }, 1 },
-    { "fresh", { 1, 1, 1, 0, 0 }, 1 },
-    { "limit 1 used", { 1, 1, 0, 60000, 60000 }, 1 },
-    { "largest values", { 1, INT64_MAX, INT64_MAX, INT64_MAX, 0 }, 1 },
-    { "largest wait", { 0, 1, 0, INT64_MAX, INT64_MAX }, 1 },
+    { "allowed, some left", { 1, 10, 9, 1000, 0, 0 }, 1 },
+    { "allowed, the last one", { 1, 10, 0, 6000, 100, 0 }, 1 },
+    { "rejected", { 0, 10, 0, 6000, 100, 0 }, 1 },
+    { "fresh", { 1, 1, 1, 0, 0, 0 }, 1 },
+    { "limit 1 used", { 1, 1, 0, 60000, 60000, 0 }, 1 },
+    { "largest values", { 1, INT64_MAX, INT64_MAX, INT64_MAX, 0, 0 }, 1 },
+    { "largest wait", { 0, 1, 0, INT64_MAX, INT64_MAX, 0 }, 1 },
 
-    { "allowed 2", { 2, 10, 9, 1000, 0 }, 0 },
-    { "allowed -1", { -1, 10, 9, 1000, 0 }, 0 },
-    { "limit 0", { 1, 0, 0, 1000, 10 }, 0 },
-    { "limit -1", { 1, -1, 0, 1000, 10 }, 0 },
-    { "remaining -1", { 1, 10, -1, 1000, 10 }, 0 },
-    { "remaining above limit", { 1, 10, 11, 1000, 0 }, 0 },
-    { "reset -1", { 1, 10, 9, -1, 0 }, 0 },
-    { "retry -1", { 0, 10, 0, 1000, -1 }, 0 },
-    { "nothing left, no wait", { 1, 10, 0, 1000, 0 }, 0 },
-    { "rejected, no wait", { 0, 10, 0, 1000, 0 }, 0 },
-    { "some left, a wait", { 1, 10, 3, 1000, 10 }, 0 },
-    { "rejected with some left", { 0, 10, 3, 1000, 0 }, 0 },
-    { "rejected with some left and a wait", { 0, 10, 3, 1000, 10 }, 0 },
+    { "allowed 2", { 2, 10, 9, 1000, 0, 0 }, 0 },
+    { "allowed -1", { -1, 10, 9, 1000, 0, 0 }, 0 },
+    { "limit 0", { 1, 0, 0, 1000, 10, 0 }, 0 },
+    { "limit -1", { 1, -1, 0, 1000, 10, 0 }, 0 },
+    { "remaining -1", { 1, 10, -1, 1000, 10, 0 }, 0 },
+    { "remaining above limit", { 1, 10, 11, 1000, 0, 0 }, 0 },
+    { "reset -1", { 1, 10, 9, -1, 0, 0 }, 0 },
+    { "retry -1", { 0, 10, 0, 1000, -1, 0 }, 0 },
+    { "nothing left, no wait", { 1, 10, 0, 1000, 0, 0 }, 0 },
+    { "rejected, no wait", { 0, 10, 0, 1000, 0, 0 }, 0 },
+    { "some left, a wait", { 1, 10, 3, 1000, 10, 0 }, 0 },
+    { "rejected with some left (a cost above them)",
+      { 0, 10, 3, 1000, 0, 0 }, 1 },
+    { "rejected with some left and a wait", { 0, 10, 3, 1000, 10, 0 }, 0 },
     { "smallest values", { INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN,
-                           INT64_MIN }, 0 },
+                           INT64_MIN, INT64_MIN }, 0 },
+    { "delay -1", { 1, 10, 9, 1000, 0, -1 }, 0 },
+    { "delayed admission", { 1, 10, 0, 1000, 100, 300 }, 1 },
+    { "rejected with a delay", { 0, 10, 0, 1000, 100, 300 }, 0 },
 };
 
 
@@ -66,7 +70,7 @@ test_decode_zone(void **state)
     for (i = 0; i < COUNT_OF(zone_reply_cases); i++) {
         const zone_reply_case_t  *c = &zone_reply_cases[i];
 
-        rc = rl_core_decode_reply(c->v, 5, 1, &out);
+        rc = rl_core_decode_reply(c->v, 6, 1, &out);
 
         if (rc != (c->good ? RL_CORE_OK : RL_CORE_EREPLY)) {
             fail_msg("%s: status %d", c->what, (int) rc);
@@ -78,12 +82,13 @@ test_decode_zone(void **state)
             assert_int_equal(out.remaining, c->v[2]);
             assert_int_equal(out.reset_after_ms, c->v[3]);
             assert_int_equal(out.retry_after_ms, c->v[4]);
+            assert_int_equal(out.delay_ms, c->v[5]);
         }
     }
 }
 
 
-/* The shape: exactly five integers per zone. */
+/* The shape: exactly six integers per zone. */
 
 typedef struct {
     const char        *what;
@@ -94,15 +99,15 @@ typedef struct {
 
 
 static const shape_case_t  shape_cases[] = {
-    { "one zone", 5, 1, RL_CORE_OK },
-    { "three zones", 15, 3, RL_CORE_OK },
+    { "one zone", 6, 1, RL_CORE_OK },
+    { "three zones", 18, 3, RL_CORE_OK },
     { "empty", 0, 1, RL_CORE_EREPLY },
-    { "one short", 4, 1, RL_CORE_EREPLY },
-    { "one more", 6, 1, RL_CORE_EREPLY },
-    { "two zones' worth for one", 10, 1, RL_CORE_EREPLY },
-    { "one zone's worth for two", 5, 2, RL_CORE_EREPLY },
-    { "one short of three", 14, 3, RL_CORE_EREPLY },
-    { "a count that wraps", 5, SIZE_MAX / 5 + 2, RL_CORE_EREPLY },
+    { "one short", 5, 1, RL_CORE_EREPLY },
+    { "one more", 7, 1, RL_CORE_EREPLY },
+    { "two zones' worth for one", 12, 1, RL_CORE_EREPLY },
+    { "one zone's worth for two", 6, 2, RL_CORE_EREPLY },
+    { "one short of three", 17, 3, RL_CORE_EREPLY },
+    { "a count that wraps", 6, SIZE_MAX / 6 + 2, RL_CORE_EREPLY },
     { "no zone asked", 0, 0, RL_CORE_EINVAL },
 };
 
@@ -111,18 +116,19 @@ static void
 test_decode_shape(void **state)
 {
     size_t                  i, j;
-    int64_t                 values[20];
+    int64_t                 values[24];
     rl_core_status_e        rc;
     rl_core_zone_result_t   out[4];
 
     (void) state;
 
-    for (j = 0; j < COUNT_OF(values); j += 5) {
+    for (j = 0; j < COUNT_OF(values); j += 6) {
         values[j] = 1;
         values[j + 1] = 10;
         values[j + 2] = 5;
         values[j + 3] = 500;
         values[j + 4] = 0;
+        values[j + 5] = 0;
     }
 
     for (i = 0; i < COUNT_OF(shape_cases); i++) {
@@ -136,7 +142,7 @@ test_decode_shape(void **state)
         }
     }
 
-    assert_int_equal(rl_core_decode_reply(NULL, 5, 1, out),
+    assert_int_equal(rl_core_decode_reply(NULL, 6, 1, out),
                      RL_CORE_EREPLY);
 }
 
@@ -144,28 +150,28 @@ test_decode_shape(void **state)
 static void
 test_decode_zones(void **state)
 {
-    int64_t                 values[15] = {
-        1, 100, 20, 12000, 0,
-        0, 10, 0, 1000, 250,
-        1, 5, 5, 0, 0,
+    int64_t                 values[18] = {
+        1, 100, 20, 12000, 0, 0,
+        0, 10, 0, 1000, 250, 0,
+        1, 5, 5, 0, 0, 0,
     };
     rl_core_zone_result_t   out[3];
 
     (void) state;
 
-    assert_int_equal(rl_core_decode_reply(values, 15, 3, out), RL_CORE_OK);
+    assert_int_equal(rl_core_decode_reply(values, 18, 3, out), RL_CORE_OK);
     assert_int_equal(out[0].remaining, 20);
     assert_int_equal(out[1].allowed, 0);
     assert_int_equal(out[1].retry_after_ms, 250);
     assert_int_equal(out[2].limit, 5);
 
     /* One bad zone spoils the reply, wherever it is. */
-    values[12] = 6;
-    assert_int_equal(rl_core_decode_reply(values, 15, 3, out),
+    values[14] = 6;
+    assert_int_equal(rl_core_decode_reply(values, 18, 3, out),
                      RL_CORE_EREPLY);
-    values[12] = 5;
-    values[5] = 3;
-    assert_int_equal(rl_core_decode_reply(values, 15, 3, out),
+    values[14] = 5;
+    values[6] = 3;
+    assert_int_equal(rl_core_decode_reply(values, 18, 3, out),
                      RL_CORE_EREPLY);
 }
 
@@ -259,49 +265,49 @@ typedef struct {
 
 static const verdict_case_t  verdict_cases[] = {
     { "one zone passes", 1,
-      { { 1, 10, 9, 1000, 0 } }, { 1 },
+      { { 1, 10, 9, 1000, 0, 0 } }, { 1 },
       RL_CORE_OK, 0, 0, 0 },
     { "least remaining", 3,
-      { { 1, 10, 5, 1000, 0 }, { 1, 10, 3, 1000, 0 },
-        { 1, 10, 4, 1000, 0 } }, { 1, 1, 1 },
+      { { 1, 10, 5, 1000, 0, 0 }, { 1, 10, 3, 1000, 0, 0 },
+        { 1, 10, 4, 1000, 0, 0 } }, { 1, 1, 1 },
       RL_CORE_OK, 0, 1, 0 },
     { "equal remaining, all pass: the first", 2,
-      { { 1, 10, 3, 9000, 0 }, { 1, 20, 3, 1000, 0 } }, { 1, 1 },
+      { { 1, 10, 3, 9000, 0, 0 }, { 1, 20, 3, 1000, 0, 0 } }, { 1, 1 },
       RL_CORE_OK, 0, 0, 0 },
     { "equal remaining: the rejecting zone", 2,
-      { { 1, 10, 0, 5000, 5000 }, { 0, 10, 0, 1500, 1500 } }, { 1, 1 },
+      { { 1, 10, 0, 5000, 5000, 0 }, { 0, 10, 0, 1500, 1500, 0 } }, { 1, 1 },
       RL_CORE_OK, 1, 1, 2 },
     { "rejecting zones: the longest wait", 3,
-      { { 0, 10, 0, 1200, 1200 }, { 0, 10, 0, 3001, 3001 },
-        { 0, 10, 0, 2000, 2000 } }, { 1, 1, 1 },
+      { { 0, 10, 0, 1200, 1200, 0 }, { 0, 10, 0, 3001, 3001, 0 },
+        { 0, 10, 0, 2000, 2000, 0 } }, { 1, 1, 1 },
       RL_CORE_OK, 1, 1, 4 },
     { "rejecting zones, equal waits: the first", 2,
-      { { 0, 10, 0, 7000, 2000 }, { 0, 10, 0, 9000, 2000 } }, { 1, 1 },
+      { { 0, 10, 0, 7000, 2000, 0 }, { 0, 10, 0, 9000, 2000, 0 } }, { 1, 1 },
       RL_CORE_OK, 1, 0, 2 },
     { "Retry-After rounds up", 1,
-      { { 0, 10, 0, 1, 1 } }, { 1 },
+      { { 0, 10, 0, 1, 1, 0 } }, { 1 },
       RL_CORE_OK, 1, 0, 1 },
     { "Retry-After is at least 1", 1,
-      { { 0, 10, 0, 0, 0 } }, { 1 },
+      { { 0, 10, 0, 0, 0, 0 } }, { 1 },
       RL_CORE_OK, 1, 0, 1 },
     { "Retry-After: whole seconds are not rounded", 2,
-      { { 0, 10, 0, 999, 999 }, { 0, 10, 0, 1000, 1000 } }, { 1, 1 },
+      { { 0, 10, 0, 999, 999, 0 }, { 0, 10, 0, 1000, 1000, 0 } }, { 1, 1 },
       RL_CORE_OK, 1, 1, 1 },
     { "Retry-After: the largest over rejecting zones only", 2,
-      { { 1, 10, 0, 9000, 9000 }, { 0, 10, 0, 2500, 2500 } }, { 1, 1 },
+      { { 1, 10, 0, 9000, 9000, 0 }, { 0, 10, 0, 2500, 2500, 0 } }, { 1, 1 },
       RL_CORE_OK, 1, 1, 3 },
     { "zones not asked are left out", 3,
-      { { 0, 10, 0, 9000, 9000 }, { 1, 10, 7, 100, 0 },
-        { 1, 10, 2, 100, 0 } }, { 0, 1, 0 },
+      { { 0, 10, 0, 9000, 9000, 0 }, { 1, 10, 7, 100, 0, 0 },
+        { 1, 10, 2, 100, 0, 0 } }, { 0, 1, 0 },
       RL_CORE_OK, 0, 1, 0 },
     { "a zone not asked does not win ties", 2,
-      { { 0, 10, 0, 9000, 9000 }, { 1, 10, 0, 100, 100 } }, { 0, 1 },
+      { { 0, 10, 0, 9000, 9000, 0 }, { 1, 10, 0, 100, 100, 0 } }, { 0, 1 },
       RL_CORE_OK, 0, 1, 0 },
     { "no zone answered", 2,
-      { { 0, 10, 0, 9000, 9000 }, { 1, 10, 0, 100, 100 } }, { 0, 0 },
+      { { 0, 10, 0, 9000, 9000, 0 }, { 1, 10, 0, 100, 100, 0 } }, { 0, 0 },
       RL_CORE_EINVAL, 0, 0, 0 },
     { "no zone at all", 0,
-      { { 1, 10, 9, 1000, 0 } }, { 1 },
+      { { 1, 10, 9, 1000, 0, 0 } }, { 1 },
       RL_CORE_EINVAL, 0, 0, 0 },
 };
 
@@ -343,8 +349,8 @@ static void
 test_verdict_all_answered(void **state)
 {
     rl_core_zone_result_t   r[2] = {
-        { 1, 10, 4, 1000, 0 },
-        { 0, 10, 0, 61000, 60001 },
+        { 1, 10, 4, 1000, 0, 0 },
+        { 0, 10, 0, 61000, 60001, 0 },
     };
     rl_core_verdict_t       v;
 

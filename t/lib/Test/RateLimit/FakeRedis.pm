@@ -52,14 +52,15 @@ package Test::RateLimit::FakeRedis;
 #   noauth    -NOAUTH Authentication required.                        (c)
 #   garbage   bytes that are not RESP                                 (c)
 #   four      [1, 10, 9, 1000]                   (an array of 4)
-#   six       [1, 10, 9, 1000, 0, 0]
-#   strings   ["1", "10", "9", "1000", "0"]      (bulk strings)
-#   allowed2  [2, 10, 9, 1000, 0]
-#   retrypos  [1, 10, 9, 1000, 500]              (retry > 0, remaining > 0)
-#   overlimit [1, 10, 11, 1000, 0]               (remaining > limit)
-#   negative  [1, 10, 9, -1, 0]
-#   nested    [[1, 10, 9, 1000, 0]]
-#   nestedel  [1, 10, [9], 1000, 0]
+#   five      [1, 10, 9, 1000, 0]                (script ABI v1's reply)
+#   seven     [1, 10, 9, 1000, 0, 0, 0]
+#   strings   ["1", "10", "9", "1000", "0", "0"] (bulk strings)
+#   allowed2  [2, 10, 9, 1000, 0, 0]
+#   retrypos  [1, 10, 9, 1000, 500, 0]           (retry > 0, remaining > 0)
+#   overlimit [1, 10, 11, 1000, 0, 0]            (remaining > limit)
+#   negative  [1, 10, 9, -1, 0, 0]
+#   nested    [[1, 10, 9, 1000, 0, 0]]
+#   nestedel  [1, 10, [9], 1000, 0, 0]
 #   empty     []
 #   nil       $-1 (a null bulk string)
 #   nilarray  *-1 (a null array)
@@ -68,7 +69,7 @@ package Test::RateLimit::FakeRedis;
 #   double    ,1.5 is not RESP2 either: a protocol error              (c)
 #   silent    no answer, and the connection answers nothing more: a
 #             hung server                                             (c)
-#   trickle   a reply that never ends: "*5\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:"
+#   trickle   a reply that never ends: "*6\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:"
 #             and then "0", one byte every trickle_ms, trickle_max bytes
 #             in all, then nothing; the connection answers nothing more (c)
 #   huge      a bulk string announced as $100000000, its bytes sent in
@@ -116,14 +117,16 @@ sub bulk { my $s = shift; '$' . length($s) . "\r\n$s\r\n" }
 my %SHAPES = (
     garbage   => "this is not RESP\r\n",
     four      => ints(1, 10, 9, 1000),
-    six       => ints(1, 10, 9, 1000, 0, 0),
-    strings   => "*5\r\n" . join('', map { bulk($_) } 1, 10, 9, 1000, 0),
-    allowed2  => ints(2, 10, 9, 1000, 0),
-    retrypos  => ints(1, 10, 9, 1000, 500),
-    overlimit => ints(1, 10, 11, 1000, 0),
-    negative  => ints(1, 10, 9, -1, 0),
-    nested    => "*1\r\n" . ints(1, 10, 9, 1000, 0),
-    nestedel  => "*5\r\n:1\r\n:10\r\n" . ints(9) . ":1000\r\n:0\r\n",
+    five      => ints(1, 10, 9, 1000, 0),
+    seven     => ints(1, 10, 9, 1000, 0, 0, 0),
+    strings   => "*6\r\n" . join('', map { bulk($_) } 1, 10, 9, 1000, 0, 0),
+    allowed2  => ints(2, 10, 9, 1000, 0, 0),
+    retrypos  => ints(1, 10, 9, 1000, 500, 0),
+    overlimit => ints(1, 10, 11, 1000, 0, 0),
+    negative  => ints(1, 10, 9, -1, 0, 0),
+    nested    => "*1\r\n" . ints(1, 10, 9, 1000, 0, 0),
+    nestedel  => "*6\r\n:1\r\n:10\r\n" . ints(9)
+                 . ":1000\r\n:0\r\n:0\r\n",
     empty     => "*0\r\n",
     nil       => "\$-1\r\n",
     nilarray  => "*-1\r\n",
@@ -322,7 +325,7 @@ sub start_slow {
     my ($cs, $mode, $opt) = @_;
 
     $cs->{slow} = $mode eq 'trickle' ? {
-        head  => "*5\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:",
+        head  => "*6\r\n:1\r\n:1000\r\n:1\r\n:1000\r\n:",
         byte  => '0',
         chunk => 1,
         every => ($opt->{trickle_ms} // 100) / 1000,
@@ -474,7 +477,7 @@ sub answer {
     push @{ $ks->{conns} }, $cs->{id}
         unless grep { $_ == $cs->{id} } @{ $ks->{conns} };
 
-    return ints(0, 10, 0, 5000, 3000) if $mode eq 'reject';
+    return ints(0, 10, 0, 5000, 3000, 0) if $mode eq 'reject';
 
     my $bad = $ERRORS{$mode} ? "$ERRORS{$mode}\r\n" : $SHAPES{$mode};
 
@@ -493,7 +496,7 @@ sub answer {
     my $extra = $mode eq 'extra' ? ":1\r\n"
               : $mode eq 'extraerr' ? "-ERR nobody asked\r\n" : '';
 
-    return ints(1, 1000, $i + 1, 1000, 0) . $extra;
+    return ints(1, 1000, $i + 1, 1000, 0, 0) . $extra;
 }
 
 1;

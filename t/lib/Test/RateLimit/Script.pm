@@ -5,8 +5,11 @@ package Test::RateLimit::Script;
 # lua/, and EVAL wrappers.
 #
 #   my $r = redis_db(11);                 # SELECT 11, FLUSHDB
-#   my $rep = run_alg($r, 'gcra', [$key], $now_us, $n, $period_us, $burst);
-#   my $rep = run_multi($r, [@keys], $now_us, [gcra => $n, $p, $b, 1], ...);
+#   my $rep = run_alg($r, 'gcra', [$key], $now_us, $n, $period_us, $burst,
+#                     $cost);
+#   my $rep = run_multi($r, $now_us, [gcra => $n, $p, $b, [@keys], $cost],
+#                       ...);
+#   my $rep = run_mode($r, 'charge', $now_us, [...zones as above...]);
 
 use strict;
 use warnings;
@@ -18,7 +21,7 @@ use Test::RateLimit::Redis;
 
 use Exporter 'import';
 our @EXPORT = qw(redis_db script_text assembled_script run_script run_alg
-                 run_multi is_error key_name T0 pttl_within reply_ok
+                 run_multi run_mode is_error key_name T0 pttl_within reply_ok
                  is_reply probe_retry db_keys reply_problems);
 
 our @ALGS = qw(gcra token_bucket fixed_window sliding_window sliding_log);
@@ -100,24 +103,35 @@ sub run_script {
 
 # One algorithm's file run alone.
 sub run_alg {
-    my ($r, $alg, $keys, $now, $n, $period, $burst) = @_;
+    my ($r, $alg, $keys, $now, $n, $period, $burst, $cost) = @_;
 
     return run_script($r, script_text($alg), $keys, $now, $n, $period,
-                      $burst // 0);
+                      $burst // 0, defined $cost ? $cost : ());
 }
 
-# The assembled script: each zone is [alg, n, period_us, burst, [keys]].
+# The assembled script in mode check: each zone is [alg, n, period_us,
+# burst, [keys], cost] (cost 1 when left out).
 sub run_multi {
     my ($r, $now, @zones) = @_;
 
+    return run_mode($r, 'check', $now, @zones);
+}
+
+# The assembled script in any mode, with the lease member $lease ('' when
+# not given).
+sub run_mode {
+    my ($r, $mode, $now, @zones) = @_;
+
+    my $lease = '';
+    $lease = ${ shift @zones } if @zones && ref $zones[0] eq 'SCALAR';
     my (@keys, @argv);
     for my $z (@zones) {
-        my ($alg, $n, $p, $b, $k) = @$z;
-        push @argv, $alg, $n, $p, $b, scalar(@$k);
+        my ($alg, $n, $p, $b, $k, $cost) = @$z;
+        push @argv, $alg, $n, $p, $b, $cost // 1, scalar(@$k);
         push @keys, @$k;
     }
-    return run_script($r, assembled_script_cached(), \@keys, $now,
-                      scalar(@zones), @argv);
+    return run_script($r, assembled_script_cached(), \@keys, $now, $mode,
+                      $lease, scalar(@zones), @argv);
 }
 
 my $assembled;
@@ -147,22 +161,23 @@ sub pttl_within {
 
 # A zone's reply obeys the rules every lua/ALG.lua states (and that
 # rl_core_decode_reply() in src/core/rl_core.h checks): five integers,
-# allowed 0|1, limit >= 1, 0 <= remaining <= limit, remaining 0 when
-# denied, times >= 0, retry_after 0 iff remaining > 0.  Returns true if
-# so.
+# allowed 0|1, limit >= 1, 0 <= remaining <= limit, remaining below the
+# request's cost (at least 1) when denied, times >= 0, retry_after 0 iff
+# remaining > 0.  Returns true if so.
 sub reply_ok {
-    my ($rep, $name) = @_;
+    my ($rep, $name, $cost) = @_;
 
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my @why = reply_problems($rep);
+    my @why = reply_problems($rep, $cost);
     return ok(!@why, "$name: reply shape")
         || diag(join('; ', @why) . ' in ' . _show($rep));
 }
 
 # What is wrong with a zone's reply (nothing: an empty list).
 sub reply_problems {
-    my ($rep) = @_;
+    my ($rep, $cost) = @_;
 
+    $cost = 1 unless defined $cost && $cost > 1;
     return 'not five integers: ' . _show($rep)
         if ref $rep ne 'ARRAY' || @$rep != 5
            || grep { ref || !defined || !/^-?\d+\z/ } @$rep;
@@ -172,7 +187,7 @@ sub reply_problems {
     push @why, 'allowed not 0|1' unless $a == 0 || $a == 1;
     push @why, 'limit < 1' unless $l >= 1;
     push @why, 'remaining out of [0, limit]' unless $rem >= 0 && $rem <= $l;
-    push @why, 'remaining > 0 when denied' if $a == 0 && $rem != 0;
+    push @why, 'remaining >= cost when denied' if $a == 0 && $rem >= $cost;
     push @why, 'negative time' if $reset < 0 || $retry < 0;
     push @why, 'retry_after 0 iff remaining > 0 broken'
         unless ($retry == 0) == ($rem > 0);
@@ -181,10 +196,11 @@ sub reply_problems {
 
 # The reply is exactly @$want (and well formed).
 sub is_reply {
-    my ($rep, $want, $name) = @_;
+    my ($rep, $want, $name, $cost) = @_;
 
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    return is(_show($rep), _show($want), $name) && reply_ok($rep, $name);
+    return is(_show($rep), _show($want), $name)
+           && reply_ok($rep, $name, $cost);
 }
 
 sub _show {
