@@ -48,6 +48,8 @@
 
 #define NGX_HTTP_RATE_LIMIT_CLUSTER_TEXT       128
 
+#define NGX_HTTP_RATE_LIMIT_V                  RL_CORE_REPLY_VALUES
+
 
 typedef struct ngx_http_rate_limit_req_s  ngx_http_rate_limit_req_t;
 
@@ -68,6 +70,9 @@ typedef struct {
     ngx_uint_t                          redirects;
     ngx_queue_t                         held;
     ngx_http_rate_limit_part_state_e    state;
+    ngx_uint_t                          node;   /* the link's, last sent */
+    char                               *refund; /* the same zones, refund */
+    size_t                              refund_len;
 } ngx_http_rate_limit_part_t;
 
 
@@ -83,7 +88,7 @@ struct ngx_http_rate_limit_req_s {
     size_t                             *order;
     rl_core_group_state_e              *states;
     int                                *allowed;
-    int64_t                            *values; /* 5 per zone */
+    int64_t                            *values; /* V per zone */
     rl_core_cluster_refund_t           *refunds;
     ngx_http_rate_limit_part_t        **parts;
 
@@ -161,6 +166,9 @@ static void ngx_http_rate_limit_cluster_answer(ngx_http_rate_limit_req_t *req,
     rl_core_outcome_e outcome);
 static void ngx_http_rate_limit_cluster_refund(ngx_http_rate_limit_req_t *req,
     size_t nrefunds);
+static void ngx_http_rate_limit_cluster_on_refund(
+    ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_answer_e answer,
+    ngx_str_t *text);
 static void ngx_http_rate_limit_cluster_free(ngx_http_rate_limit_req_t *req);
 
 static void ngx_http_rate_limit_cluster_fetch(void);
@@ -415,7 +423,7 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
     const uint16_t *slots)
 {
     u_char                          *p;
-    size_t                           n, g, i, size, bytes;
+    size_t                           n, g, i, size, bytes, rbytes;
     rl_core_zone_request_t          *zreq;
     ngx_http_rate_limit_req_t       *req;
     ngx_http_rate_limit_part_t      *part;
@@ -428,7 +436,8 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
     size = sizeof(ngx_http_rate_limit_req_t)
            + n * (sizeof(rl_core_cluster_group_t) + sizeof(size_t)
                   + sizeof(rl_core_group_state_e) + sizeof(int)
-                  + 5 * sizeof(int64_t) + sizeof(rl_core_cluster_refund_t)
+                  + NGX_HTTP_RATE_LIMIT_V * sizeof(int64_t)
+                  + sizeof(rl_core_cluster_refund_t)
                   + sizeof(ngx_http_rate_limit_part_t *)
                   + sizeof(rl_core_zone_request_t))
            + 8 * sizeof(int64_t);
@@ -442,7 +451,7 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
 
     p = (u_char *) (req + 1);
     req->values = (int64_t *) p;
-    p += 5 * n * sizeof(int64_t);
+    p += NGX_HTTP_RATE_LIMIT_V * n * sizeof(int64_t);
     req->groups = (rl_core_cluster_group_t *) p;
     p += n * sizeof(rl_core_cluster_group_t);
     req->refunds = (rl_core_cluster_refund_t *) p;
@@ -475,12 +484,19 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
             zreq[i] = op->zones[req->order[grp->first + i]];
         }
 
-        if (rl_core_request_size(zreq, grp->count, &bytes) != RL_CORE_OK) {
+        if (rl_core_request_size(zreq, grp->count, 0, &bytes) != RL_CORE_OK)
+        {
             goto failed;
         }
 
+        /* only a request of several slots may need a refund */
+
+        rbytes = (req->ngroups > 1) ? bytes : 0;
+
         part = ngx_alloc(sizeof(ngx_http_rate_limit_part_t)
-                         + grp->count * 5 * sizeof(int64_t) + bytes,
+                         + grp->count * NGX_HTTP_RATE_LIMIT_V
+                           * sizeof(int64_t)
+                         + bytes + rbytes,
                          cl->log);
         if (part == NULL) {
             goto failed;
@@ -496,12 +512,27 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
 
         part->op.handler = ngx_http_rate_limit_cluster_on_part;
         part->op.data = part;
-        part->op.nvalues = grp->count * 5;
+        part->op.nvalues = grp->count * NGX_HTTP_RATE_LIMIT_V;
         part->op.values = (int64_t *) (part + 1);
         part->op.cmd = (char *) (part->op.values + part->op.nvalues);
 
-        if (rl_core_request_build(zreq, grp->count, op->now_ms,
-                                  part->op.cmd, bytes, &part->op.len)
+        if (rl_core_request_build(zreq, grp->count, RL_CORE_MODE_CHECK, NULL,
+                                  0, op->now_ms, part->op.cmd, bytes,
+                                  &part->op.len)
+            != RL_CORE_OK)
+        {
+            goto failed;
+        }
+
+        if (rbytes == 0) {
+            continue;
+        }
+
+        part->refund = part->op.cmd + bytes;
+
+        if (rl_core_request_build(zreq, grp->count, RL_CORE_MODE_REFUND,
+                                  NULL, 0, op->now_ms, part->refund, rbytes,
+                                  &part->refund_len)
             != RL_CORE_OK)
         {
             goto failed;
@@ -560,8 +591,9 @@ ngx_http_rate_limit_cluster_route(ngx_http_rate_limit_part_t *part)
 
     part->op.asking = 0;
 
-    rc = ngx_http_rate_limit_link_send_to(&part->op, cl->nodes[node],
-                                          cl->log);
+    part->node = cl->nodes[node];
+
+    rc = ngx_http_rate_limit_link_send_to(&part->op, part->node, cl->log);
 
     if (rc == NGX_OK) {
         part->state = NGX_HTTP_RATE_LIMIT_PART_OUT;
@@ -626,7 +658,8 @@ ngx_http_rate_limit_cluster_on_part(ngx_http_rate_limit_op_t *op,
     for (i = 0; i < count; i++) {
         z = req->order[grp->first + i];
 
-        if (rl_core_decode_reply(&op->values[i * 5], 5, 1, &result)
+        if (rl_core_decode_reply(&op->values[i * NGX_HTTP_RATE_LIMIT_V],
+                                 NGX_HTTP_RATE_LIMIT_V, 1, &result)
             != RL_CORE_OK)
         {
             ngx_str_set(&why, "a malformed reply (values out of range)");
@@ -636,8 +669,9 @@ ngx_http_rate_limit_cluster_on_part(ngx_http_rate_limit_op_t *op,
         }
 
         req->allowed[z] = result.allowed == 1;
-        ngx_memcpy(&req->values[z * 5], &op->values[i * 5],
-                   5 * sizeof(int64_t));
+        ngx_memcpy(&req->values[z * NGX_HTTP_RATE_LIMIT_V],
+                   &op->values[i * NGX_HTTP_RATE_LIMIT_V],
+                   NGX_HTTP_RATE_LIMIT_V * sizeof(int64_t));
     }
 
     ngx_http_rate_limit_cluster_done(part, RL_CORE_GROUP_ANSWERED, NULL);
@@ -708,6 +742,7 @@ ngx_http_rate_limit_cluster_redirect(ngx_http_rate_limit_part_t *part,
                    host, (int) rd.port);
 
     part->op.asking = (rd.kind == RL_CORE_REDIRECT_ASK);
+    part->node = node;
 
     rc = ngx_http_rate_limit_link_send_to(&part->op, node, cl->log);
 
@@ -786,6 +821,7 @@ ngx_http_rate_limit_cluster_answer(ngx_http_rate_limit_req_t *req,
     rl_core_outcome_e outcome)
 {
     size_t                          g, i, z, answered;
+    int64_t                        *v;
     ngx_http_rate_limit_op_t       *op;
     ngx_http_rate_limit_answer_e    answer;
     ngx_http_rate_limit_cluster_t  *cl;
@@ -802,9 +838,11 @@ ngx_http_rate_limit_cluster_answer(ngx_http_rate_limit_req_t *req,
         for (i = 0; i < req->groups[g].count; i++) {
             z = req->order[req->groups[g].first + i];
 
+            v = &op->values[z * NGX_HTTP_RATE_LIMIT_V];
+
             if (req->states[g] == RL_CORE_GROUP_ANSWERED) {
-                ngx_memcpy(&op->values[z * 5], &req->values[z * 5],
-                           5 * sizeof(int64_t));
+                ngx_memcpy(v, &req->values[z * NGX_HTTP_RATE_LIMIT_V],
+                           NGX_HTTP_RATE_LIMIT_V * sizeof(int64_t));
                 op->answered[z] = 1;
                 answered++;
                 continue;
@@ -812,11 +850,10 @@ ngx_http_rate_limit_cluster_answer(ngx_http_rate_limit_req_t *req,
 
             /* values the decoder accepts, never shown: not answered */
 
-            op->values[z * 5] = 1;
-            op->values[z * 5 + 1] = 1;
-            op->values[z * 5 + 2] = 1;
-            op->values[z * 5 + 3] = 0;
-            op->values[z * 5 + 4] = 0;
+            ngx_memzero(v, NGX_HTTP_RATE_LIMIT_V * sizeof(int64_t));
+            v[0] = 1;
+            v[1] = 1;
+            v[2] = 1;
             op->answered[z] = 0;
         }
     }
@@ -843,15 +880,83 @@ ngx_http_rate_limit_cluster_answer(ngx_http_rate_limit_req_t *req,
 
 /*
  * The groups that consumed for a request that is not admitted: one call
- * each, not waited for.  Needs the script's refund mode.
+ * each, to the node that answered the check (after ASKING if it was
+ * asked), not waited for: its reply is only logged if it is an error.
  */
 
 static void
 ngx_http_rate_limit_cluster_refund(ngx_http_rate_limit_req_t *req,
     size_t nrefunds)
 {
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_http_rate_limit_cluster->log, 0,
-                   "rate_limit: %uz zones to refund", nrefunds);
+    size_t                          i, g;
+    ngx_http_rate_limit_op_t       *op;
+    ngx_http_rate_limit_part_t     *part;
+    ngx_http_rate_limit_cluster_t  *cl;
+
+    cl = ngx_http_rate_limit_cluster;
+
+    for (i = 0; i < nrefunds; i++) {
+        g = req->refunds[i].group;
+
+        if (i > 0 && req->refunds[i - 1].group == g) {
+            /* one call for all the zones of a group */
+            continue;
+        }
+
+        part = req->parts[g];
+
+        if (part == NULL || part->refund == NULL) {
+            continue;
+        }
+
+        op = ngx_alloc(sizeof(ngx_http_rate_limit_op_t)
+                       + req->groups[g].count * sizeof(int64_t)
+                       + part->refund_len, cl->log);
+        if (op == NULL) {
+            return;
+        }
+
+        ngx_memzero(op, sizeof(ngx_http_rate_limit_op_t));
+
+        op->handler = ngx_http_rate_limit_cluster_on_refund;
+        op->data = cl;
+        op->nvalues = req->groups[g].count;
+        op->values = (int64_t *) (op + 1);
+        op->cmd = (char *) (op->values + op->nvalues);
+        op->len = part->refund_len;
+        ngx_memcpy(op->cmd, part->refund, part->refund_len);
+        op->asking = part->op.asking;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cl->log, 0,
+                       "rate_limit: op %p refunds %uz zones of op %p",
+                       op, req->groups[g].count, &part->op);
+
+        if (ngx_http_rate_limit_link_send_to(op, part->node, cl->log)
+            != NGX_OK)
+        {
+            ngx_free(op);
+        }
+    }
+}
+
+
+static void
+ngx_http_rate_limit_cluster_on_refund(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
+{
+    ngx_str_t                       lost = ngx_string("connection lost");
+    ngx_http_rate_limit_cluster_t  *cl;
+
+    cl = ngx_http_rate_limit_cluster;
+
+    if (answer != NGX_HTTP_RATE_LIMIT_ANSWER_OK && cl != NULL) {
+        ngx_http_rate_limit_log_error(&cl->throttle,
+                                      NGX_HTTP_RATE_LIMIT_LOG_REPLY, cl->log,
+                                      "rate_limit: cluster: a refund failed: "
+                                      "\"%V\"", text ? text : &lost);
+    }
+
+    ngx_free(op);
 }
 
 
