@@ -18,6 +18,7 @@ our (%Outage);
 
 $ENV{TEST_NGINX_SEED_1} = $Seeds[0];
 $ENV{TEST_NGINX_SEED_2} = $Seeds[1];
+$ENV{TEST_NGINX_SEED_3} = ($Cluster->ports)[2];
 
 # GETs $path once; the X-RL header's value (the status variable).
 sub main::get_rl {
@@ -78,7 +79,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 81;
+plan tests => 101;
 
 check_accum_error_log();
 no_long_string();
@@ -229,7 +230,28 @@ is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the n
 
 
 
-=== TEST 5: nginx -t: db= with mode=cluster
+=== TEST 5: the README's example: three seeds, two connections per master
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_SEED_1 127.0.0.1:$TEST_NGINX_SEED_2
+                     127.0.0.1:$TEST_NGINX_SEED_3
+                     mode=cluster connections=2;
+    rate_limit_zone z key=$arg_k rate=3r/h burst=2;
+--- config
+    location = /t {
+        rate_limit z;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request eval
+[("GET /t?k=readme") x 4]
+--- error_code eval
+[200, 200, 200, 429]
+--- response_headers eval
+[("X-RL: PASSED") x 3, "X-RL: REJECTED"]
+
+
+
+=== TEST 6: nginx -t: db= with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster db=1;
 --- must_die
@@ -238,7 +260,7 @@ is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the n
 
 
 
-=== TEST 6: nginx -t: cluster seeds are TCP addresses
+=== TEST 7: nginx -t: cluster seeds are TCP addresses
 --- http_config
     rate_limit_redis 127.0.0.1:7000 unix:/tmp/redis.sock mode=cluster;
 --- must_die
@@ -247,7 +269,7 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 
 
 
-=== TEST 7: nginx -t: master= needs mode=sentinel, also with mode=cluster
+=== TEST 8: nginx -t: master= needs mode=sentinel, also with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster master=rl;
 --- must_die
