@@ -19,6 +19,7 @@ our (%Outage);
 $ENV{TEST_NGINX_SEED_1} = $Seeds[0];
 $ENV{TEST_NGINX_SEED_2} = $Seeds[1];
 $ENV{TEST_NGINX_SEED_3} = ($Cluster->ports)[2];
+$ENV{TEST_NGINX_DEAD_PORT} = free_port();
 
 # GETs $path once; the X-RL header's value (the status variable).
 sub main::get_rl {
@@ -79,7 +80,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 101;
+plan tests => 119;
 
 check_accum_error_log();
 no_long_string();
@@ -275,3 +276,25 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 --- must_die
 --- error_log
 "master=" and "sentinel_*=" need "mode=sentinel"
+
+
+
+=== TEST 9: no seed answers: the fail policy at once (503 when closed), and the log says why
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT mode=cluster;
+    rate_limit_zone z key=$arg_k rate=3r/h burst=2;
+--- config
+    location = /t {
+        rate_limit z;
+        rate_limit_fail_open off;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request eval
+[("GET /t?k=nomap") x 3]
+--- error_code eval
+[503, 503, 503]
+--- response_headers eval
+[("X-RL: ERROR") x 3]
+--- error_log eval
+qr/cannot connect to cluster node 127\.0\.0\.1:$ENV{TEST_NGINX_DEAD_PORT}/
