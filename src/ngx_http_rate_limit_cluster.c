@@ -1,14 +1,6 @@
 
 /*
- * ngx_http_rate_limit_module: mode=cluster (see the header).
- *
- * The slot map: one fetch at a time on a connection of its own to a seed
- * or a master of the current map (in turn, skipping those that fail),
- * AUTH, CLUSTER SHARDS (CLUSTER SLOTS when that is refused), then closed.
- * A fetch starts at init, and again on MOVED, CLUSTERDOWN, a slot with no
- * master and a lost data connection, at most once per REFRESH ms.  The
- * map's masters become link nodes; a node that no longer serves a slot is
- * retired.
+ * ngx_http_rate_limit_module: mode=cluster's routing (see the header).
  *
  * A decision (the caller's op, "parent") is split into parts, one per
  * slot group, each an op of its own with its own command, sent to the
@@ -27,24 +19,13 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-
 #include "ngx_http_rate_limit_cluster.h"
-#include "ngx_http_rate_limit_hiredis.h"
-#include "ngx_http_rate_limit_reader.h"
+#include "ngx_http_rate_limit_cluster_map.h"
 #include "ngx_http_rate_limit_log.h"
-#include "ngx_http_rate_limit_tls.h"
 
-
-/* at most this often a new map, ms */
-#define NGX_HTTP_RATE_LIMIT_CLUSTER_REFRESH    200
 
 /* redirects one part follows before it is an error */
 #define NGX_HTTP_RATE_LIMIT_CLUSTER_REDIRECTS  5
-
-/* a map of 16384 single-slot ranges with their node ids fits */
-#define NGX_HTTP_RATE_LIMIT_CLUSTER_MAP_REPLY  (4 * 1024 * 1024)
 
 #define NGX_HTTP_RATE_LIMIT_CLUSTER_TEXT       128
 
@@ -101,54 +82,11 @@ struct ngx_http_rate_limit_req_s {
 
 
 typedef struct {
-    char                               *host;   /* numeric */
-    int                                 port;
-} ngx_http_rate_limit_cluster_addr_t;
-
-
-typedef struct {
     ngx_log_t                          *log;
-
-    ngx_uint_t                          nseeds;
-    ngx_http_rate_limit_cluster_addr_t *seeds;
-
-    ngx_str_t                           username;
-    ngx_str_t                           password;
-    ngx_msec_t                          connect_timeout;
-    void                               *ssl_ctx;
-    ngx_str_t                           tls_name;
-
-    rl_core_cluster_map_t              *map;
-    ngx_uint_t                         *nodes;  /* map node -> link node */
-
-    /* the fetch */
-    redisAsyncContext                  *ac;
-    ngx_http_rate_limit_reader_t        reader;
-    char                                origin[NGX_SOCKADDR_STRLEN + 1];
-    int                                 origin_port;
-    ngx_uint_t                          current; /* seeds, then masters */
-    ngx_uint_t                          tried;  /* in this round */
-    ngx_uint_t                          rounds; /* failed, no map yet */
-    ngx_msec_t                          started;
-
-    ngx_event_t                         timer;  /* throttle or backoff */
-    ngx_event_t                         connect; /* connect_timeout */
-
     ngx_queue_t                         held;   /* parts */
     ngx_queue_t                         reqs;
-
     ngx_http_rate_limit_throttle_t      throttle;
-
-    unsigned                            fetching:1;
-    unsigned                            exiting:1;
 } ngx_http_rate_limit_cluster_t;
-
-
-/* A cluster command: the shape first, as every privdata */
-typedef struct {
-    ngx_http_rate_limit_shape_t         shape;
-    const char                         *name;
-} ngx_http_rate_limit_cluster_step_t;
 
 
 static ngx_http_rate_limit_req_t *ngx_http_rate_limit_cluster_split(
@@ -171,56 +109,16 @@ static void ngx_http_rate_limit_cluster_on_refund(
     ngx_str_t *text);
 static void ngx_http_rate_limit_cluster_free(ngx_http_rate_limit_req_t *req);
 
-static void ngx_http_rate_limit_cluster_fetch(void);
-static void ngx_http_rate_limit_cluster_fetch_failed(void);
-static void ngx_http_rate_limit_cluster_close(void);
-static void ngx_http_rate_limit_cluster_ask(const char *what, int argc,
-    const char **argv, const size_t *argvlen);
-static void ngx_http_rate_limit_cluster_on_connect(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_rate_limit_cluster_on_disconnect(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_rate_limit_cluster_on_auth(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static void ngx_http_rate_limit_cluster_on_map(redisAsyncContext *ac,
-    void *reply, void *privdata);
-static ngx_int_t ngx_http_rate_limit_cluster_shards(redisReply *r,
-    rl_core_cluster_range_t **ranges, size_t *n);
-static ngx_int_t ngx_http_rate_limit_cluster_slots(redisReply *r,
-    rl_core_cluster_range_t **ranges, size_t *n);
-static ngx_int_t ngx_http_rate_limit_cluster_apply(
-    rl_core_cluster_map_t *map);
 static void ngx_http_rate_limit_cluster_release(void);
-static void ngx_http_rate_limit_cluster_read_done(void *data);
-static void ngx_http_rate_limit_cluster_timer_handler(ngx_event_t *ev);
-static void ngx_http_rate_limit_cluster_connect_handler(ngx_event_t *ev);
 
 
 static ngx_http_rate_limit_cluster_t  *ngx_http_rate_limit_cluster;
-
-
-static const ngx_http_rate_limit_cluster_step_t
-    ngx_http_rate_limit_cluster_step_auth = { { 0, 512 }, "AUTH" };
-
-static const ngx_http_rate_limit_cluster_step_t
-    ngx_http_rate_limit_cluster_step_shards = {
-        { 4, NGX_HTTP_RATE_LIMIT_CLUSTER_MAP_REPLY }, "CLUSTER SHARDS"
-    };
-
-/* [start, end, [host, port, id, {metadata}], replicas ...] */
-static const ngx_http_rate_limit_cluster_step_t
-    ngx_http_rate_limit_cluster_step_slots = {
-        { 4, NGX_HTTP_RATE_LIMIT_CLUSTER_MAP_REPLY }, "CLUSTER SLOTS"
-    };
 
 
 ngx_int_t
 ngx_http_rate_limit_cluster_init(ngx_cycle_t *cycle,
     ngx_http_rate_limit_redis_conf_t *rcf)
 {
-    ngx_str_t                       h;
-    ngx_uint_t                      i;
-    ngx_http_rate_limit_addr_t     *addr;
     ngx_http_rate_limit_cluster_t  *cl;
 
     cl = ngx_calloc(sizeof(ngx_http_rate_limit_cluster_t), cycle->log);
@@ -231,71 +129,23 @@ ngx_http_rate_limit_cluster_init(ngx_cycle_t *cycle,
     ngx_http_rate_limit_cluster = cl;
 
     cl->log = cycle->log;
-    cl->connect_timeout = rcf->connect_timeout;
-    cl->ssl_ctx = rcf->ssl_ctx;
 
     ngx_queue_init(&cl->held);
     ngx_queue_init(&cl->reqs);
 
-    cl->timer.handler = ngx_http_rate_limit_cluster_timer_handler;
-    cl->timer.data = cl;
-    cl->timer.log = cycle->log;
-    cl->timer.cancelable = 1;
-
-    cl->connect.handler = ngx_http_rate_limit_cluster_connect_handler;
-    cl->connect.data = cl;
-    cl->connect.log = cycle->log;
-    cl->connect.cancelable = 1;
-
-    cl->nseeds = rcf->seeds->nelts;
-    cl->seeds = ngx_calloc(cl->nseeds
-                           * sizeof(ngx_http_rate_limit_cluster_addr_t),
-                           cycle->log);
-    if (cl->seeds == NULL) {
-        return NGX_ERROR;
-    }
-
-    addr = rcf->seeds->elts;
-
-    for (i = 0; i < cl->nseeds; i++) {
-        if (ngx_http_rate_limit_link_copy(&h, &addr[i].host, cycle->log)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        cl->seeds[i].host = (char *) h.data;
-        cl->seeds[i].port = addr[i].port;
-    }
-
-    if (ngx_http_rate_limit_link_copy(&cl->username, &rcf->username,
-                                      cycle->log)
-        != NGX_OK
-        || ngx_http_rate_limit_link_copy(&cl->password, &rcf->password,
-                                         cycle->log)
-           != NGX_OK
-        || ngx_http_rate_limit_link_copy(&cl->tls_name,
-                                         &rcf->tls_server_name, cycle->log)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_http_rate_limit_cluster_fetch();
-
-    return NGX_OK;
+    return ngx_http_rate_limit_slots_init(cycle, rcf,
+                                          ngx_http_rate_limit_cluster_release);
 }
 
 
 /*
- * Before the link frees its ops: the parts it holds are its to free;
- * those held here, the splits and the map are freed now.
+ * Before the link frees its ops: the parts it holds are its to free; the
+ * splits (with the parts held here) and the map are freed now.
  */
 
 void
 ngx_http_rate_limit_cluster_exit(void)
 {
-    ngx_uint_t                      i;
     ngx_queue_t                    *q;
     ngx_http_rate_limit_req_t      *req;
     ngx_http_rate_limit_cluster_t  *cl;
@@ -305,15 +155,7 @@ ngx_http_rate_limit_cluster_exit(void)
         return;
     }
 
-    cl->exiting = 1;
-
-    ngx_http_rate_limit_cluster_close();
-
-    if (cl->timer.timer_set) {
-        ngx_del_timer(&cl->timer);
-    }
-
-    /* held parts are freed with their splits */
+    ngx_http_rate_limit_slots_exit();
 
     while (!ngx_queue_empty(&cl->reqs)) {
         q = ngx_queue_head(&cl->reqs);
@@ -321,21 +163,7 @@ ngx_http_rate_limit_cluster_exit(void)
         ngx_http_rate_limit_cluster_free(req);
     }
 
-    if (cl->map) {
-        rl_core_cluster_map_destroy(cl->map);
-    }
-
-    for (i = 0; cl->seeds && i < cl->nseeds; i++) {
-        ngx_free(cl->seeds[i].host);
-    }
-
-    ngx_free(cl->seeds);
-    ngx_free(cl->nodes);
-    ngx_free(cl->username.data);
-    ngx_free(cl->password.data);
-    ngx_free(cl->tls_name.data);
     ngx_free(cl);
-
     ngx_http_rate_limit_cluster = NULL;
 }
 
@@ -561,7 +389,6 @@ failed:
 static void
 ngx_http_rate_limit_cluster_route(ngx_http_rate_limit_part_t *part)
 {
-    uint32_t                        node;
     ngx_int_t                       rc;
     ngx_str_t                       text;
     ngx_http_rate_limit_req_t      *req;
@@ -570,28 +397,23 @@ ngx_http_rate_limit_cluster_route(ngx_http_rate_limit_part_t *part)
     cl = ngx_http_rate_limit_cluster;
     req = part->req;
 
-    node = rl_core_cluster_map_lookup(cl->map,
-                                      req->groups[part->group].slot);
+    rc = ngx_http_rate_limit_slots_node(req->groups[part->group].slot, 1,
+                                        &part->node);
 
-    if (node == RL_CORE_CLUSTER_NO_NODE) {
-        ngx_http_rate_limit_cluster_refresh();
+    if (rc == NGX_AGAIN) {
+        /* a map is on its way */
+        ngx_queue_insert_tail(&cl->held, &part->held);
+        part->state = NGX_HTTP_RATE_LIMIT_PART_HELD;
+        return;
+    }
 
-        /* with no map and a fetch only after a backoff: fail now */
-
-        if (cl->fetching || (cl->map && cl->timer.timer_set)) {
-            ngx_queue_insert_tail(&cl->held, &part->held);
-            part->state = NGX_HTTP_RATE_LIMIT_PART_HELD;
-            return;
-        }
-
+    if (rc != NGX_OK) {
         ngx_str_set(&text, "no master serves the slot");
         ngx_http_rate_limit_cluster_done(part, RL_CORE_GROUP_NOT_RUN, &text);
         return;
     }
 
     part->op.asking = 0;
-
-    part->node = cl->nodes[node];
 
     rc = ngx_http_rate_limit_link_send_to(&part->op, part->node, cl->log);
 
@@ -603,7 +425,7 @@ ngx_http_rate_limit_cluster_route(ngx_http_rate_limit_part_t *part)
     /* a master that is down may have been replaced */
 
     if (rc == NGX_DECLINED) {
-        ngx_http_rate_limit_cluster_refresh();
+        ngx_http_rate_limit_slots_refresh();
     }
 
     ngx_str_set(&text, "the slot's master is not connected");
@@ -706,14 +528,14 @@ ngx_http_rate_limit_cluster_redirect(ngx_http_rate_limit_part_t *part,
     switch (rd.kind) {
 
     case RL_CORE_REDIRECT_MOVED:
-        ngx_http_rate_limit_cluster_refresh();
+        ngx_http_rate_limit_slots_refresh();
         break;
 
     case RL_CORE_REDIRECT_ASK:
         break;
 
     case RL_CORE_REDIRECT_CLUSTERDOWN:
-        ngx_http_rate_limit_cluster_refresh();
+        ngx_http_rate_limit_slots_refresh();
         return NGX_DECLINED;
 
     default:
@@ -1039,686 +861,12 @@ ngx_http_rate_limit_cluster_free(ngx_http_rate_limit_req_t *req)
 }
 
 
-void
-ngx_http_rate_limit_cluster_refresh(void)
-{
-    ngx_msec_t                      since;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    if (cl == NULL || cl->exiting || cl->fetching || cl->timer.timer_set) {
-        /* a map is on its way, or due */
-        return;
-    }
-
-    since = ngx_current_msec - cl->started;
-
-    if (cl->map && since < NGX_HTTP_RATE_LIMIT_CLUSTER_REFRESH) {
-        ngx_add_timer(&cl->timer, NGX_HTTP_RATE_LIMIT_CLUSTER_REFRESH - since);
-        return;
-    }
-
-    cl->tried = 0;
-    ngx_http_rate_limit_cluster_fetch();
-}
-
-
-/* Asks the next address of the round: the seeds, then the map's masters. */
-
-static void
-ngx_http_rate_limit_cluster_fetch(void)
-{
-    int                             argc;
-    size_t                          argvlen[3];
-    const char                     *argv[3];
-    ngx_uint_t                      n, i;
-    redisAsyncContext              *ac;
-    rl_core_cluster_node_t          node;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    n = cl->nseeds + rl_core_cluster_map_node_count(cl->map);
-    i = cl->current % n;
-
-    if (i < cl->nseeds) {
-        (void) ngx_cpystrn((u_char *) cl->origin,
-                           (u_char *) cl->seeds[i].host, sizeof(cl->origin));
-        cl->origin_port = cl->seeds[i].port;
-
-    } else {
-        (void) rl_core_cluster_map_node(cl->map, (uint32_t) (i - cl->nseeds),
-                                        &node);
-        (void) ngx_cpystrn((u_char *) cl->origin, (u_char *) node.host,
-                           sizeof(cl->origin));
-        cl->origin_port = node.port;
-    }
-
-    cl->fetching = 1;
-    cl->started = ngx_current_msec;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cl->log, 0,
-                   "rate_limit: cluster: reading the slot map from %s:%d",
-                   cl->origin, cl->origin_port);
-
-    ac = redisAsyncConnect(cl->origin, cl->origin_port);
-
-    if (ac == NULL || ac->err) {
-        ngx_http_rate_limit_log_error(&cl->throttle,
-                                      NGX_HTTP_RATE_LIMIT_LOG_CONNECT,
-                                      cl->log,
-                                      "rate_limit: cannot connect to "
-                                      "cluster node %s:%d: %s", cl->origin,
-                                      cl->origin_port,
-                                      ac ? ac->errstr : "out of memory");
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        ngx_http_rate_limit_cluster_fetch_failed();
-        return;
-    }
-
-    if (cl->ssl_ctx
-        && ngx_http_rate_limit_tls_start(ac, cl->ssl_ctx, &cl->tls_name,
-                                         cl->log)
-           != NGX_OK)
-    {
-        redisAsyncFree(ac);
-        ngx_http_rate_limit_cluster_fetch_failed();
-        return;
-    }
-
-    ngx_http_rate_limit_reader_attach(&cl->reader, ac);
-
-    if (ngx_http_rate_limit_hiredis_attach(ac, cl->log,
-                                         ngx_http_rate_limit_cluster_read_done,
-                                         cl)
-        != NGX_OK)
-    {
-        redisAsyncFree(ac);
-        ngx_http_rate_limit_cluster_fetch_failed();
-        return;
-    }
-
-    ac->data = cl;
-    cl->ac = ac;
-
-    redisAsyncSetDisconnectCallback(ac,
-                                  ngx_http_rate_limit_cluster_on_disconnect);
-    redisAsyncSetConnectCallback(ac, ngx_http_rate_limit_cluster_on_connect);
-
-    ngx_add_timer(&cl->connect, cl->connect_timeout);
-
-    if (cl->password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (cl->username.len) {
-            argv[argc] = (char *) cl->username.data;
-            argvlen[argc++] = cl->username.len;
-        }
-
-        argv[argc] = (char *) cl->password.data;
-        argvlen[argc++] = cl->password.len;
-
-        (void) redisAsyncCommandArgv(ac, ngx_http_rate_limit_cluster_on_auth,
-                           (void *) &ngx_http_rate_limit_cluster_step_auth,
-                           argc, argv, argvlen);
-    }
-
-    argv[0] = "CLUSTER";
-    argvlen[0] = 7;
-    argv[1] = "SHARDS";
-    argvlen[1] = 6;
-
-    ngx_http_rate_limit_cluster_ask("shards", 2, argv, argvlen);
-}
-
-
-static void
-ngx_http_rate_limit_cluster_ask(const char *what, int argc,
-    const char **argv, const size_t *argvlen)
-{
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    (void) redisAsyncCommandArgv(cl->ac, ngx_http_rate_limit_cluster_on_map,
-                                 (void *) (what[1] == 'h'
-                                     ? &ngx_http_rate_limit_cluster_step_shards
-                                     : &ngx_http_rate_limit_cluster_step_slots),
-                                 argc, argv, argvlen);
-}
-
-
-/*
- * That address failed: the next one at once, until the round is done;
- * with no map yet, a new round after the link's backoff.  Parts held for
- * the map are errors now.
- */
-
-static void
-ngx_http_rate_limit_cluster_fetch_failed(void)
-{
-    ngx_uint_t                      n;
-    ngx_msec_t                      delay;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    ngx_http_rate_limit_cluster_close();
-
-    cl->fetching = 0;
-
-    if (cl->exiting) {
-        return;
-    }
-
-    n = cl->nseeds + rl_core_cluster_map_node_count(cl->map);
-
-    cl->current++;
-
-    if (++cl->tried < n) {
-        ngx_http_rate_limit_cluster_fetch();
-        return;
-    }
-
-    cl->tried = 0;
-
-    ngx_http_rate_limit_cluster_release();
-
-    if (cl->map == NULL && !cl->timer.timer_set) {
-        delay = (ngx_msec_t) rl_core_backoff_ms((unsigned) ++cl->rounds);
-        ngx_add_timer(&cl->timer, ngx_max(delay, 1));
-    }
-}
-
-
-/* The fetch's connection goes, and its timer. */
-
-static void
-ngx_http_rate_limit_cluster_close(void)
-{
-    redisAsyncContext              *ac;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    if (cl->connect.timer_set) {
-        ngx_del_timer(&cl->connect);
-    }
-
-    ac = cl->ac;
-
-    if (ac) {
-        /* deferred by hiredis inside one of its callbacks */
-        cl->ac = NULL;
-        redisAsyncFree(ac);
-    }
-}
-
-
-static void
-ngx_http_rate_limit_cluster_on_connect(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_rate_limit_cluster_t  *cl = ac->data;
-
-    if (cl->ac != ac || status == REDIS_OK) {
-        return;
-    }
-
-    ngx_http_rate_limit_log_error(&cl->throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_CONNECT, cl->log,
-                                  "rate_limit: cannot connect to cluster "
-                                  "node %s:%d: %s", cl->origin,
-                                  cl->origin_port, ac->errstr);
-
-    /* hiredis frees the context right after this returns */
-
-    cl->ac = NULL;
-    ngx_http_rate_limit_cluster_fetch_failed();
-}
-
-
-static void
-ngx_http_rate_limit_cluster_on_disconnect(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_rate_limit_cluster_t  *cl = ac->data;
-
-    const char  *why;
-
-    if (cl->ac != ac) {
-        return;
-    }
-
-    why = ngx_http_rate_limit_reader_refusal(&cl->reader);
-
-    ngx_http_rate_limit_log_error(&cl->throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_CLOSED, cl->log,
-                                  "rate_limit: cluster node %s:%d closed "
-                                  "the connection: %s", cl->origin,
-                                  cl->origin_port, why ? why : ac->errstr);
-
-    cl->ac = NULL;
-    ngx_http_rate_limit_cluster_fetch_failed();
-}
-
-
-static void
-ngx_http_rate_limit_cluster_on_auth(redisAsyncContext *ac, void *reply,
-    void *privdata)
-{
-    redisReply                     *r = reply;
-    ngx_http_rate_limit_cluster_t  *cl = ac->data;
-
-    if (r == NULL || cl->ac != ac || r->type != REDIS_REPLY_ERROR) {
-        return;
-    }
-
-    ngx_http_rate_limit_log_error(&cl->throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE, cl->log,
-                                  "rate_limit: cluster node %s:%d refused "
-                                  "AUTH: %*s", cl->origin, cl->origin_port,
-                                  (size_t) ngx_min(r->len, 256), r->str);
-
-    ngx_http_rate_limit_cluster_fetch_failed();
-}
-
-
-static void
-ngx_http_rate_limit_cluster_on_map(redisAsyncContext *ac, void *reply,
-    void *privdata)
-{
-    redisReply                                *r = reply;
-    ngx_http_rate_limit_cluster_t             *cl = ac->data;
-    const ngx_http_rate_limit_cluster_step_t  *step = privdata;
-
-    char                            err[256];
-    size_t                          argvlen[2], n;
-    ngx_int_t                       rc;
-    const char                     *argv[2];
-    rl_core_status_e                st;
-    rl_core_cluster_map_t          *map;
-    rl_core_cluster_range_t        *ranges;
-
-    if (r == NULL || cl->ac != ac) {
-        return;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR
-        && step == &ngx_http_rate_limit_cluster_step_shards)
-    {
-        /* a server older than 7.0 */
-
-        argv[0] = "CLUSTER";
-        argvlen[0] = 7;
-        argv[1] = "SLOTS";
-        argvlen[1] = 5;
-
-        ngx_http_rate_limit_cluster_ask("slots", 2, argv, argvlen);
-        return;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        ngx_http_rate_limit_log_error(&cl->throttle,
-                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
-                                      cl->log,
-                                      "rate_limit: cluster node %s:%d "
-                                      "refused %s: %*s", cl->origin,
-                                      cl->origin_port, step->name,
-                                      (size_t) ngx_min(r->len, 256), r->str);
-        ngx_http_rate_limit_cluster_fetch_failed();
-        return;
-    }
-
-    ranges = NULL;
-    map = NULL;
-
-    rc = (step == &ngx_http_rate_limit_cluster_step_shards)
-         ? ngx_http_rate_limit_cluster_shards(r, &ranges, &n)
-         : ngx_http_rate_limit_cluster_slots(r, &ranges, &n);
-
-    if (rc == NGX_OK) {
-        st = rl_core_cluster_map_create(ranges, n, cl->origin,
-                                        ngx_strlen(cl->origin), &map, err,
-                                        sizeof(err));
-        if (st != RL_CORE_OK) {
-            ngx_http_rate_limit_log_error(&cl->throttle,
-                                          NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
-                                          cl->log,
-                                          "rate_limit: cluster node %s:%d "
-                                          "sent a slot map that is not "
-                                          "used: %s", cl->origin,
-                                          cl->origin_port, err);
-            rc = NGX_ERROR;
-        }
-
-    } else {
-        ngx_http_rate_limit_log_error(&cl->throttle,
-                                      NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
-                                      cl->log,
-                                      "rate_limit: cluster node %s:%d "
-                                      "answered %s with a reply of an "
-                                      "unexpected shape", cl->origin,
-                                      cl->origin_port, step->name);
-    }
-
-    ngx_free(ranges);
-
-    if (rc != NGX_OK || ngx_http_rate_limit_cluster_apply(map) != NGX_OK) {
-        if (map) {
-            rl_core_cluster_map_destroy(map);
-        }
-
-        ngx_http_rate_limit_cluster_fetch_failed();
-        return;
-    }
-
-    ngx_http_rate_limit_cluster_close();
-
-    cl->fetching = 0;
-    cl->tried = 0;
-    cl->rounds = 0;
-
-    ngx_http_rate_limit_cluster_release();
-}
-
-
-/* A string element of a reply is s. */
-
-#define ngx_http_rate_limit_cluster_is(e, s)                                  \
-    ((e)->type == REDIS_REPLY_STRING && (e)->len == sizeof(s) - 1             \
-     && ngx_strncmp((e)->str, s, sizeof(s) - 1) == 0)
-
-
-/*
- * CLUSTER SHARDS: [["slots", [s1, e1, ...], "nodes", [[key, value, ...],
- * ...]], ...]; each shard's ranges go to its node whose "role" is
- * "master", at its "ip" and "port" ("tls-port" with TLS).
- */
-
-static ngx_int_t
-ngx_http_rate_limit_cluster_shards(redisReply *r,
-    rl_core_cluster_range_t **ranges, size_t *n)
-{
-    size_t                          i, k, j, total;
-    redisReply                     *shard, *slots, *nodes, *nd, *e, *v;
-    redisReply                     *ip, *port, *tport;
-    rl_core_cluster_range_t        *rg;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    if (r->type != REDIS_REPLY_ARRAY) {
-        return NGX_ERROR;
-    }
-
-    total = 0;
-
-    for (i = 0; i < r->elements; i++) {
-        shard = r->element[i];
-
-        if (shard->type != REDIS_REPLY_ARRAY) {
-            return NGX_ERROR;
-        }
-
-        for (k = 0; k + 1 < shard->elements; k += 2) {
-            if (ngx_http_rate_limit_cluster_is(shard->element[k], "slots")
-                && shard->element[k + 1]->type == REDIS_REPLY_ARRAY)
-            {
-                total += shard->element[k + 1]->elements / 2;
-            }
-        }
-    }
-
-    *n = 0;
-    *ranges = ngx_alloc((total + 1) * sizeof(rl_core_cluster_range_t),
-                        cl->log);
-    if (*ranges == NULL) {
-        return NGX_ERROR;
-    }
-
-    rg = *ranges;
-
-    for (i = 0; i < r->elements; i++) {
-        shard = r->element[i];
-        slots = NULL;
-        nodes = NULL;
-
-        for (k = 0; k + 1 < shard->elements; k += 2) {
-            if (ngx_http_rate_limit_cluster_is(shard->element[k], "slots")) {
-                slots = shard->element[k + 1];
-
-            } else if (ngx_http_rate_limit_cluster_is(shard->element[k],
-                                                      "nodes"))
-            {
-                nodes = shard->element[k + 1];
-            }
-        }
-
-        if (slots == NULL || nodes == NULL || slots->type != REDIS_REPLY_ARRAY
-            || nodes->type != REDIS_REPLY_ARRAY)
-        {
-            return NGX_ERROR;
-        }
-
-        /* the master of the shard */
-
-        ip = NULL;
-        port = NULL;
-        tport = NULL;
-
-        for (j = 0; j < nodes->elements && ip == NULL; j++) {
-            nd = nodes->element[j];
-
-            if (nd->type != REDIS_REPLY_ARRAY) {
-                return NGX_ERROR;
-            }
-
-            for (k = 0; k + 1 < nd->elements; k += 2) {
-                e = nd->element[k];
-                v = nd->element[k + 1];
-
-                if (ngx_http_rate_limit_cluster_is(e, "role")
-                    && ngx_http_rate_limit_cluster_is(v, "master"))
-                {
-                    break;
-                }
-            }
-
-            if (k + 1 >= nd->elements) {
-                continue;
-            }
-
-            for (k = 0; k + 1 < nd->elements; k += 2) {
-                e = nd->element[k];
-                v = nd->element[k + 1];
-
-                if (ngx_http_rate_limit_cluster_is(e, "ip")
-                    && v->type == REDIS_REPLY_STRING)
-                {
-                    ip = v;
-
-                } else if (ngx_http_rate_limit_cluster_is(e, "port")
-                           && v->type == REDIS_REPLY_INTEGER)
-                {
-                    port = v;
-
-                } else if (ngx_http_rate_limit_cluster_is(e, "tls-port")
-                           && v->type == REDIS_REPLY_INTEGER)
-                {
-                    tport = v;
-                }
-            }
-        }
-
-        if (cl->ssl_ctx && tport) {
-            port = tport;
-        }
-
-        if (slots->elements == 0 || ip == NULL || port == NULL) {
-            /* no slots, or no master: nothing to route there */
-            continue;
-        }
-
-        for (k = 0; k + 1 < slots->elements; k += 2) {
-            if (slots->element[k]->type != REDIS_REPLY_INTEGER
-                || slots->element[k + 1]->type != REDIS_REPLY_INTEGER)
-            {
-                return NGX_ERROR;
-            }
-
-            rg->start = slots->element[k]->integer;
-            rg->end = slots->element[k + 1]->integer;
-            rg->host = ip->str;
-            rg->host_len = ip->len;
-            rg->port = port->integer;
-            rg++;
-            (*n)++;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* CLUSTER SLOTS: [[start, end, [host, port, ...], replicas ...], ...] */
-
-static ngx_int_t
-ngx_http_rate_limit_cluster_slots(redisReply *r,
-    rl_core_cluster_range_t **ranges, size_t *n)
-{
-    size_t                    i;
-    redisReply               *e, *m;
-    rl_core_cluster_range_t  *rg;
-
-    if (r->type != REDIS_REPLY_ARRAY) {
-        return NGX_ERROR;
-    }
-
-    *n = 0;
-    *ranges = ngx_alloc((r->elements + 1) * sizeof(rl_core_cluster_range_t),
-                        ngx_http_rate_limit_cluster->log);
-    if (*ranges == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < r->elements; i++) {
-        e = r->element[i];
-
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
-            || e->element[0]->type != REDIS_REPLY_INTEGER
-            || e->element[1]->type != REDIS_REPLY_INTEGER
-            || e->element[2]->type != REDIS_REPLY_ARRAY
-            || e->element[2]->elements < 2)
-        {
-            return NGX_ERROR;
-        }
-
-        m = e->element[2];
-
-        if ((m->element[0]->type != REDIS_REPLY_STRING
-             && m->element[0]->type != REDIS_REPLY_NIL)
-            || m->element[1]->type != REDIS_REPLY_INTEGER)
-        {
-            return NGX_ERROR;
-        }
-
-        rg = &(*ranges)[(*n)++];
-
-        rg->start = e->element[0]->integer;
-        rg->end = e->element[1]->integer;
-        rg->host = m->element[0]->str;
-        rg->host_len = m->element[0]->len;
-        rg->port = m->element[1]->integer;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The new map: its masters become link nodes (connecting if new), the
- * nodes it no longer names are retired.
- */
-
-static ngx_int_t
-ngx_http_rate_limit_cluster_apply(rl_core_cluster_map_t *map)
-{
-    u_char                         *used;
-    uint32_t                        i, count;
-    ngx_uint_t                     *nodes, n, k;
-    rl_core_cluster_node_t          node;
-    ngx_http_rate_limit_cluster_t  *cl;
-
-    cl = ngx_http_rate_limit_cluster;
-
-    count = rl_core_cluster_map_node_count(map);
-
-    nodes = ngx_alloc((count + 1) * sizeof(ngx_uint_t), cl->log);
-    if (nodes == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < count; i++) {
-        (void) rl_core_cluster_map_node(map, i, &node);
-
-        if (ngx_http_rate_limit_link_node(node.host, node.port, &nodes[i])
-            != NGX_OK)
-        {
-            ngx_free(nodes);
-            return NGX_ERROR;
-        }
-    }
-
-    if (cl->map) {
-        rl_core_cluster_map_destroy(cl->map);
-    }
-
-    ngx_free(cl->nodes);
-
-    cl->map = map;
-    cl->nodes = nodes;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cl->log, 0,
-                   "rate_limit: cluster: slot map from %s:%d, %uD masters",
-                   cl->origin, cl->origin_port, count);
-
-    /* what no longer serves a slot */
-
-    n = ngx_http_rate_limit_link_nodes();
-
-    used = ngx_calloc(n, cl->log);
-    if (used == NULL) {
-        return NGX_OK;
-    }
-
-    for (i = 0; i < count; i++) {
-        used[nodes[i]] = 1;
-    }
-
-    for (k = 0; k < n; k++) {
-        if (!used[k]) {
-            ngx_http_rate_limit_link_retire(k);
-        }
-    }
-
-    ngx_free(used);
-
-    return NGX_OK;
-}
-
-
 /* The parts held for a map: routed now, or errors if there is none. */
 
 static void
 ngx_http_rate_limit_cluster_release(void)
 {
+    ngx_uint_t                      node;
     ngx_queue_t                    *q;
     ngx_queue_t                     held;
     ngx_str_t                       text;
@@ -1747,10 +895,9 @@ ngx_http_rate_limit_cluster_release(void)
         part = ngx_queue_data(q, ngx_http_rate_limit_part_t, held);
         part->state = NGX_HTTP_RATE_LIMIT_PART_NEW;
 
-        if (cl->map == NULL
-            || rl_core_cluster_map_lookup(cl->map,
-                                 part->req->groups[part->group].slot)
-               == RL_CORE_CLUSTER_NO_NODE)
+        if (ngx_http_rate_limit_slots_node(
+                             part->req->groups[part->group].slot, 0, &node)
+            != NGX_OK)
         {
             ngx_http_rate_limit_cluster_done(part, RL_CORE_GROUP_NOT_RUN,
                                              &text);
@@ -1759,56 +906,4 @@ ngx_http_rate_limit_cluster_release(void)
 
         ngx_http_rate_limit_cluster_route(part);
     }
-}
-
-
-static void
-ngx_http_rate_limit_cluster_read_done(void *data)
-{
-    ngx_http_rate_limit_cluster_t  *cl = data;
-
-    if (cl->ac == NULL
-        || ngx_http_rate_limit_reader_check(&cl->reader) == NGX_OK)
-    {
-        return;
-    }
-
-    ngx_http_rate_limit_log_error(&cl->throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_CLOSED, cl->log,
-                                  "rate_limit: cluster node %s:%d sent %s",
-                                  cl->origin, cl->origin_port,
-                                  ngx_http_rate_limit_reader_refusal(
-                                                               &cl->reader));
-
-    ngx_http_rate_limit_cluster_fetch_failed();
-}
-
-
-static void
-ngx_http_rate_limit_cluster_timer_handler(ngx_event_t *ev)
-{
-    ngx_http_rate_limit_cluster_t  *cl = ev->data;
-
-    if (cl->exiting || cl->fetching) {
-        return;
-    }
-
-    cl->tried = 0;
-    ngx_http_rate_limit_cluster_fetch();
-}
-
-
-static void
-ngx_http_rate_limit_cluster_connect_handler(ngx_event_t *ev)
-{
-    ngx_http_rate_limit_cluster_t  *cl = ev->data;
-
-    ngx_http_rate_limit_log_error(&cl->throttle,
-                                  NGX_HTTP_RATE_LIMIT_LOG_CONNECT, cl->log,
-                                  "rate_limit: cluster node %s:%d did not "
-                                  "send the slot map within %M ms",
-                                  cl->origin, cl->origin_port,
-                                  cl->connect_timeout);
-
-    ngx_http_rate_limit_cluster_fetch_failed();
 }

@@ -2,9 +2,8 @@
 /*
  * ngx_http_rate_limit_module: mode=cluster, routing on top of the link.
  *
- * The slot map is read from a seed or a known master (CLUSTER SHARDS, or
- * CLUSTER SLOTS where the server has no SHARDS) on a connection of its
- * own; the link keeps data connections to the masters the map names.  A
+ * The slot map (ngx_http_rate_limit_cluster_map.h) says which master
+ * serves a slot; the link keeps data connections to those masters.  A
  * decision's zones are grouped by slot, one script call per group, each
  * sent to its slot's master; MOVED and ASK are followed, TRYAGAIN,
  * CLUSTERDOWN and a node that is down are errors of that group's zones.
@@ -31,9 +30,6 @@ void ngx_http_rate_limit_cluster_exit(void);
 ngx_int_t ngx_http_rate_limit_cluster_send(ngx_http_rate_limit_op_t *op,
     ngx_log_t *log);
 void ngx_http_rate_limit_cluster_cancel(ngx_http_rate_limit_op_t *op);
-
-/* Reads the map again soon, at most a few times a second. */
-void ngx_http_rate_limit_cluster_refresh(void);
 
 
 #endif /* _NGX_HTTP_RATE_LIMIT_CLUSTER_H_INCLUDED_ */

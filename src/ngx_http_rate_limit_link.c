@@ -39,6 +39,7 @@
 #include "ngx_http_rate_limit_tls.h"
 #include "ngx_http_rate_limit_sentinel.h"
 #include "ngx_http_rate_limit_cluster.h"
+#include "ngx_http_rate_limit_cluster_map.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -1027,7 +1028,7 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
     /* a failed master: its replica takes its slots */
 
     if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
-        ngx_http_rate_limit_cluster_refresh();
+        ngx_http_rate_limit_slots_refresh();
     }
 }
 
