@@ -179,8 +179,9 @@ ngx_http_rate_limit_cluster_send(ngx_http_rate_limit_op_t *op,
     ngx_log_t *log)
 {
     size_t                          g;
-    uint16_t                       *slots, stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+    uint16_t                       *slots;
     ngx_uint_t                      i;
+    uint16_t                        stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
     ngx_http_rate_limit_req_t      *req;
     ngx_http_rate_limit_cluster_t  *cl;
 

@@ -381,22 +381,12 @@ ngx_http_rate_limit_slots_fetch(void)
 
     ngx_add_timer(&sl->connect, sl->connect_timeout);
 
-    if (sl->password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (sl->username.len) {
-            argv[argc] = (char *) sl->username.data;
-            argvlen[argc++] = sl->username.len;
-        }
-
-        argv[argc] = (char *) sl->password.data;
-        argvlen[argc++] = sl->password.len;
-
+    argc = ngx_http_rate_limit_link_auth(&sl->username, &sl->password,
+                                         argv, argvlen);
+    if (argc) {
         (void) redisAsyncCommandArgv(ac, ngx_http_rate_limit_slots_on_auth,
-                           (void *) &ngx_http_rate_limit_slots_step_auth,
-                           argc, argv, argvlen);
+                          (void *) &ngx_http_rate_limit_slots_step_auth,
+                          argc, argv, argvlen);
     }
 
     argv[0] = "CLUSTER";

@@ -855,19 +855,9 @@ ngx_http_rate_limit_link_handshake(ngx_http_rate_limit_conn_t *conn)
 
     link = ngx_http_rate_limit_link;
 
-    if (link->password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (link->username.len) {
-            argv[argc] = (char *) link->username.data;
-            argvlen[argc++] = link->username.len;
-        }
-
-        argv[argc] = (char *) link->password.data;
-        argvlen[argc++] = link->password.len;
-
+    argc = ngx_http_rate_limit_link_auth(&link->username, &link->password,
+                                         argv, argvlen);
+    if (argc) {
         ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_auth,
                                       argc, argv, argvlen);
     }
@@ -1767,6 +1757,32 @@ ngx_http_rate_limit_link_event(ngx_event_t *ev, ngx_event_handler_pt handler,
     ev->data = conn;
     ev->log = log;
     ev->cancelable = 1;
+}
+
+
+int
+ngx_http_rate_limit_link_auth(ngx_str_t *username, ngx_str_t *password,
+    const char **argv, size_t *argvlen)
+{
+    int  argc;
+
+    if (password->len == 0) {
+        return 0;
+    }
+
+    argc = 0;
+    argv[argc] = "AUTH";
+    argvlen[argc++] = 4;
+
+    if (username->len) {
+        argv[argc] = (char *) username->data;
+        argvlen[argc++] = username->len;
+    }
+
+    argv[argc] = (char *) password->data;
+    argvlen[argc++] = password->len;
+
+    return argc;
 }
 
 

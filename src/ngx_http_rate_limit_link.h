@@ -117,6 +117,13 @@ void ngx_http_rate_limit_link_retire(ngx_uint_t index);
 ngx_uint_t ngx_http_rate_limit_link_nodes(void);
 
 /*
+ * AUTH [username] password in argv and argvlen (3 entries): its argc, or
+ * 0 when there is no password (nothing to send).
+ */
+int ngx_http_rate_limit_link_auth(ngx_str_t *username, ngx_str_t *password,
+    const char **argv, size_t *argvlen);
+
+/*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,
  * freed with ngx_free): what the link keeps must not need the
  * configuration's pools.  An empty src gives a null string.
