@@ -573,8 +573,9 @@ ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
 
 /*
  * What the addresses are depends on the mode: the one node (standalone),
- * or sentinels that name the master (sentinel).  The first address also
- * gives the logs their name and TLS its default server name.
+ * sentinels that name the master (sentinel), or seeds that give the slot
+ * map (cluster).  The first address also gives the logs their name and
+ * TLS its default server name.
  */
 
 static char *
@@ -605,10 +606,6 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (rcf->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
-        return ngx_http_rate_limit_redis_cluster(cf, rcf, addrs);
-    }
-
     if (rcf->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
         if (addrs->nelts > 1) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -620,6 +617,24 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
+    /* sentinels and seeds name the nodes by IP address */
+
+    for (i = 0; i < addrs->nelts; i++) {
+        if (addr[i].unix_path.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               rcf->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+                               ? "sentinel \"%V\": sentinels are reached "
+                                 "over TCP"
+                               : "cluster seed \"%V\": cluster nodes are "
+                                 "reached over TCP", &addr[i].name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (rcf->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        return ngx_http_rate_limit_redis_cluster(cf, rcf, addrs);
+    }
+
     /* NGX_HTTP_RATE_LIMIT_SENTINEL */
 
     if (rcf->master.len == 0) {
@@ -628,50 +643,23 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < addrs->nelts; i++) {
-        if (addr[i].unix_path.len) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "sentinel \"%V\": sentinels are reached "
-                               "over TCP", &addr[i].name);
-            return NGX_CONF_ERROR;
-        }
-    }
-
     rcf->sentinels = addrs;
 
     return NGX_CONF_OK;
 }
 
 
-/*
- * Seeds: any nodes of the cluster, asked for the slot map.  A cluster has
- * one database and is reached over TCP (the nodes name each other by
- * IP address).
- */
+/* Seeds: any nodes of the cluster, asked for the slot map. */
 
 static char *
 ngx_http_rate_limit_redis_cluster(ngx_conf_t *cf,
     ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs)
 {
-    ngx_uint_t                   i;
-    ngx_http_rate_limit_addr_t  *addr;
-
     if (rcf->db >= 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"db=\" is not allowed with \"mode=cluster\": "
                            "a cluster has only database 0");
         return NGX_CONF_ERROR;
-    }
-
-    addr = addrs->elts;
-
-    for (i = 0; i < addrs->nelts; i++) {
-        if (addr[i].unix_path.len) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "cluster seed \"%V\": cluster nodes are "
-                               "reached over TCP", &addr[i].name);
-            return NGX_CONF_ERROR;
-        }
     }
 
     rcf->seeds = addrs;
