@@ -88,7 +88,8 @@ typedef struct {
 static void ngx_http_rate_limit_slots_fetch(void);
 static void ngx_http_rate_limit_slots_fetch_failed(void);
 static void ngx_http_rate_limit_slots_close(void);
-static void ngx_http_rate_limit_slots_ask(const char *what, int argc,
+static void ngx_http_rate_limit_slots_ask(
+    const ngx_http_rate_limit_slots_step_t *step, int argc,
     const char **argv, const size_t *argvlen);
 static void ngx_http_rate_limit_slots_on_connect(
     const redisAsyncContext *ac, int status);
@@ -394,23 +395,18 @@ ngx_http_rate_limit_slots_fetch(void)
     argv[1] = "SHARDS";
     argvlen[1] = 6;
 
-    ngx_http_rate_limit_slots_ask("shards", 2, argv, argvlen);
+    ngx_http_rate_limit_slots_ask(&ngx_http_rate_limit_slots_step_shards, 2,
+                                  argv, argvlen);
 }
 
 
 static void
-ngx_http_rate_limit_slots_ask(const char *what, int argc,
-    const char **argv, const size_t *argvlen)
+ngx_http_rate_limit_slots_ask(const ngx_http_rate_limit_slots_step_t *step,
+    int argc, const char **argv, const size_t *argvlen)
 {
-    ngx_http_rate_limit_slots_t  *sl;
-
-    sl = ngx_http_rate_limit_slots;
-
-    (void) redisAsyncCommandArgv(sl->ac, ngx_http_rate_limit_slots_on_map,
-                                 (void *) (what[1] == 'h'
-                                     ? &ngx_http_rate_limit_slots_step_shards
-                                     : &ngx_http_rate_limit_slots_step_slots),
-                                 argc, argv, argvlen);
+    (void) redisAsyncCommandArgv(ngx_http_rate_limit_slots->ac,
+                                 ngx_http_rate_limit_slots_on_map,
+                                 (void *) step, argc, argv, argvlen);
 }
 
 
@@ -580,7 +576,8 @@ ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac, void *reply,
         argv[1] = "SLOTS";
         argvlen[1] = 5;
 
-        ngx_http_rate_limit_slots_ask("slots", 2, argv, argvlen);
+        ngx_http_rate_limit_slots_ask(&ngx_http_rate_limit_slots_step_slots,
+                                      2, argv, argvlen);
         return;
     }
 
@@ -607,6 +604,13 @@ ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac, void *reply,
         st = rl_core_cluster_map_create(ranges, n, sl->origin,
                                         ngx_strlen(sl->origin), &map, err,
                                         sizeof(err));
+        if (st == RL_CORE_OK && rl_core_cluster_map_node_count(map) == 0) {
+            /* a node that has not joined: another one may know better */
+            (void) ngx_cpystrn((u_char *) err, (u_char *) "no slot assigned",
+                               sizeof(err));
+            st = RL_CORE_EINVAL;
+        }
+
         if (st != RL_CORE_OK) {
             ngx_http_rate_limit_log_error(&sl->throttle,
                                           NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
