@@ -80,7 +80,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 119;
+plan tests => 129;
 
 check_accum_error_log();
 no_long_string();
@@ -108,6 +108,13 @@ _EOC_
     location = /ab {
         rate_limit a;
         rate_limit b;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+    location = /ab_closed {
+        rate_limit a;
+        rate_limit b;
+        rate_limit_fail_open off;
         add_header X-RL $rate_limit_status always;
         empty_gif;
     }
@@ -231,7 +238,29 @@ is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the n
 
 
 
-=== TEST 5: the README's example: three seeds, two connections per master
+=== TEST 5: a slot no master serves: its zone is an error, the other zone answers (its fields shown), and what it took is given back when the fail policy rejects
+--- request
+GET /a?k=warm5
+--- error_code: 200
+--- post_check
+my $slot = Test::RateLimit::Cluster::slot_of('{b:partial}');
+isnt($slot, Test::RateLimit::Cluster::slot_of('{a:partial}'), 'two slots');
+my $owner = $main::Cluster->slot_port($slot);
+$main::Cluster->drop_slot($slot);
+my $r = http_get('/ab?k=partial', timeout => 3);
+my $closed = http_get('/ab_closed?k=partial', timeout => 3);
+$main::Cluster->give_slot($slot, $owner);
+is($r->{status}, 200, 'fail open: passed');
+is($r->{headers}{'x-rl'}, 'ERROR', 'as an error');
+is($r->{headers}{'ratelimit-policy'}, '"a";q=5;w=3600', 'the zone that answered has its fields');
+is($closed->{status}, 503, 'fail closed: 503');
+# zone a: 1 taken by the fail-open request, the fail-closed one given back
+my @got = map { http_get('/a?k=partial', timeout => 3)->{headers}{'x-rl'} } 1 .. 5;
+is("@got", 'PASSED PASSED PASSED PASSED REJECTED', 'zone a counts the fail-open request only');
+
+
+
+=== TEST 6: the README's example: three seeds, two connections per master
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_SEED_1 127.0.0.1:$TEST_NGINX_SEED_2
                      127.0.0.1:$TEST_NGINX_SEED_3
@@ -252,7 +281,7 @@ is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the n
 
 
 
-=== TEST 6: nginx -t: db= with mode=cluster
+=== TEST 7: nginx -t: db= with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster db=1;
 --- must_die
@@ -261,7 +290,7 @@ is($main::Cluster->cmd($to, 'EXISTS', 'rl:{m:mover}:g'), 1, 'the key is on the n
 
 
 
-=== TEST 7: nginx -t: cluster seeds are TCP addresses
+=== TEST 8: nginx -t: cluster seeds are TCP addresses
 --- http_config
     rate_limit_redis 127.0.0.1:7000 unix:/tmp/redis.sock mode=cluster;
 --- must_die
@@ -270,7 +299,7 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 
 
 
-=== TEST 8: nginx -t: master= needs mode=sentinel, also with mode=cluster
+=== TEST 9: nginx -t: master= needs mode=sentinel, also with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster master=rl;
 --- must_die
@@ -279,7 +308,7 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 
 
 
-=== TEST 9: no seed answers: the fail policy at once (503 when closed), and the log says why
+=== TEST 10: no seed answers: the fail policy at once (503 when closed), and the log says why
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT mode=cluster;
     rate_limit_zone z key=$arg_k rate=3r/h burst=2;

@@ -14,6 +14,7 @@ package Test::RateLimit::Cluster;
 #   $c->keyslot($key);          # CLUSTER KEYSLOT
 #   $c->node($port);            # its Instances::Redis (kill, restart)
 #   $c->move_slot($slot, $to, sub { ... });   # resharding, step by step
+#   $c->drop_slot($slot); $c->give_slot($slot, $port);  # a slot unserved
 
 use strict;
 use warnings;
@@ -40,6 +41,8 @@ sub start {
                      '--cluster-node-timeout', $opt{node_timeout} // 1000,
                      # a replica takes over however long it was apart
                      '--cluster-replica-validity-factor', 0,
+                     # a slot without a master stops only that slot
+                     '--cluster-require-full-coverage', 'no',
                      '--enable-debug-command', 'local']);
         push @{ $self->{ports} }, $port;
     }
@@ -165,6 +168,24 @@ sub move_slot {
     {
         _ok($self->cmd($port, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $tid));
     }
+}
+
+# Every running node forgets who serves $slot (CLUSTER DELSLOTS); give
+# it back with give_slot.
+sub drop_slot {
+    my ($self, $slot) = @_;
+    for my $port ($self->ports) {
+        next unless $self->node($port)->pid;
+        _ok($self->cmd($port, 'CLUSTER', 'DELSLOTS', $slot));
+    }
+}
+
+sub give_slot {
+    my ($self, $slot, $port) = @_;
+    _ok($self->cmd($port, 'CLUSTER', 'ADDSLOTS', $slot));
+    my $deadline = time + 10;
+    sleep 0.1 until ($self->slot_port($slot) // 0) == $port
+                    || time > $deadline;
 }
 
 sub _ok {
