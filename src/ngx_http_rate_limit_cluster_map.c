@@ -566,10 +566,18 @@ ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    if (r->type == REDIS_REPLY_ERROR
-        && step == &ngx_http_rate_limit_slots_step_shards)
+    ranges = NULL;
+    map = NULL;
+    rc = NGX_ERROR;
+
+    if (step == &ngx_http_rate_limit_slots_step_shards
+        && (r->type == REDIS_REPLY_ERROR
+            || (rc = ngx_http_rate_limit_slots_shards(r, &ranges, &n))
+               != NGX_OK))
     {
-        /* a server older than 7.0 */
+        /* a server older than 7.0, or a SHARDS reply not understood */
+
+        ngx_free(ranges);
 
         argv[0] = "CLUSTER";
         argvlen[0] = 7;
@@ -593,12 +601,9 @@ ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac, void *reply,
         return;
     }
 
-    ranges = NULL;
-    map = NULL;
-
-    rc = (step == &ngx_http_rate_limit_slots_step_shards)
-         ? ngx_http_rate_limit_slots_shards(r, &ranges, &n)
-         : ngx_http_rate_limit_slots_slots(r, &ranges, &n);
+    if (step == &ngx_http_rate_limit_slots_step_slots) {
+        rc = ngx_http_rate_limit_slots_slots(r, &ranges, &n);
+    }
 
     if (rc == NGX_OK) {
         st = rl_core_cluster_map_create(ranges, n, sl->origin,

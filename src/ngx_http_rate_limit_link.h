@@ -52,12 +52,12 @@ struct ngx_http_rate_limit_op_s {
     ngx_uint_t                          nvalues;
 
     /*
-     * The zones of a decision (nvalues = 5 per zone), for mode=cluster,
-     * which splits it by slot: borrowed for link_send only.  answered has
-     * a byte per zone, all 1 when sent; a zone left 0 got an error (its
-     * values are not to be read): the answer is OK when some zone
-     * answered.  fail_closed: the caller rejects a request that errs, so
-     * what it consumed elsewhere is given back.
+     * The zones of a decision (nvalues: RL_CORE_REPLY_VALUES per zone),
+     * for mode=cluster, which splits it by slot: borrowed for link_send
+     * only.  answered has a byte per zone, all 1 when sent; a zone left 0
+     * got an error (its values are not to be read): the answer is OK when
+     * some zone answered.  fail_closed: the caller rejects a request that
+     * errs, so what it consumed elsewhere is given back.
      */
     const rl_core_zone_request_t       *zones;
     ngx_uint_t                          nzones;

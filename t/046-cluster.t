@@ -21,6 +21,12 @@ $ENV{TEST_NGINX_SEED_2} = $Seeds[1];
 $ENV{TEST_NGINX_SEED_3} = ($Cluster->ports)[2];
 $ENV{TEST_NGINX_DEAD_PORT} = free_port();
 
+# A user that may not run CLUSTER SHARDS: the worker reads CLUSTER SLOTS.
+for my $port ($Cluster->ports) {
+    $Cluster->cmd($port, 'ACL', 'SETUSER', 'noshards', 'on', '>rl-secret',
+                  '~*', '&*', '+@all', '-cluster|shards');
+}
+
 # GETs $path once; the X-RL header's value (the status variable).
 sub main::get_rl {
     my ($path) = @_;
@@ -80,7 +86,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 129;
+plan tests => 150;
 
 check_accum_error_log();
 no_long_string();
@@ -281,7 +287,34 @@ is("@got", 'PASSED PASSED PASSED PASSED REJECTED', 'zone a counts the fail-open 
 
 
 
-=== TEST 7: nginx -t: db= with mode=cluster
+=== TEST 7: AUTH with a user that may not run CLUSTER SHARDS: the map from CLUSTER SLOTS, decisions exact
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_SEED_1 127.0.0.1:$TEST_NGINX_SEED_2
+                     mode=cluster username=noshards password=rl-secret;
+    rate_limit_zone z key=$arg_k rate=3r/h burst=2;
+--- config
+    location = /t {
+        rate_limit z;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+--- request eval
+[("GET /t?k=slots") x 4]
+--- error_code eval
+[200, 200, 200, 429]
+--- response_headers eval
+[("X-RL: PASSED") x 3, "X-RL: REJECTED"]
+--- post_check
+if ($req_idx == 3) {
+    my $asked = 0;
+    $asked += main::stat_count($_, 'commandstats', 'cmdstat_cluster|slots')
+        for grep { $main::Cluster->node($_)->pid } $main::Cluster->ports;
+    cmp_ok($asked, '>', 0, 'a seed was asked CLUSTER SLOTS');
+}
+
+
+
+=== TEST 8: nginx -t: db= with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster db=1;
 --- must_die
@@ -290,7 +323,7 @@ is("@got", 'PASSED PASSED PASSED PASSED REJECTED', 'zone a counts the fail-open 
 
 
 
-=== TEST 8: nginx -t: cluster seeds are TCP addresses
+=== TEST 9: nginx -t: cluster seeds are TCP addresses
 --- http_config
     rate_limit_redis 127.0.0.1:7000 unix:/tmp/redis.sock mode=cluster;
 --- must_die
@@ -299,7 +332,7 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 
 
 
-=== TEST 9: nginx -t: master= needs mode=sentinel, also with mode=cluster
+=== TEST 10: nginx -t: master= needs mode=sentinel, also with mode=cluster
 --- http_config
     rate_limit_redis 127.0.0.1:7000 mode=cluster master=rl;
 --- must_die
@@ -308,7 +341,7 @@ cluster seed "unix:/tmp/redis.sock": cluster nodes are reached over TCP
 
 
 
-=== TEST 10: no seed answers: the fail policy at once (503 when closed), and the log says why
+=== TEST 11: no seed answers: the fail policy at once (503 when closed), and the log says why
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_DEAD_PORT mode=cluster;
     rate_limit_zone z key=$arg_k rate=3r/h burst=2;
