@@ -84,6 +84,7 @@ struct ngx_http_rate_limit_node_s {
 
     ngx_http_rate_limit_throttle_t      throttle;
 
+    unsigned                            started:1; /* connections made */
     unsigned                            retired:1; /* cluster: no slots */
 };
 
@@ -418,6 +419,8 @@ ngx_http_rate_limit_link_start(ngx_http_rate_limit_node_t *node)
 {
     ngx_uint_t  i;
 
+    node->started = 1;
+
     for (i = 0; i < node->nconns; i++) {
         ngx_http_rate_limit_link_connect(&node->conns[i]);
     }
@@ -516,13 +519,20 @@ ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
         return NGX_DECLINED;
     }
 
+    /* a cluster master is connected to when a command first needs it */
+
+    if (!link->nodes[node]->started) {
+        ngx_http_rate_limit_link_start(link->nodes[node]);
+    }
+
     return ngx_http_rate_limit_link_queue(link->nodes[node], op, log);
 }
 
 
 /*
- * The node at host:port (numeric), added and connecting if it is new, or
- * used again if it was retired.  NGX_ERROR when memory is short.
+ * The node at host:port (numeric), added if it is new, or used again if
+ * it was retired; it connects when a command first goes there.
+ * NGX_ERROR when memory is short.
  */
 
 ngx_int_t
@@ -544,10 +554,8 @@ ngx_http_rate_limit_link_node(const char *host, int port, ngx_uint_t *index)
         {
             *index = i;
 
-            if (node->retired) {
-                node->retired = 0;
-                ngx_http_rate_limit_link_start(node);
-            }
+            /* connected again when a command needs it */
+            node->retired = 0;
 
             return NGX_OK;
         }
@@ -573,8 +581,6 @@ ngx_http_rate_limit_link_node(const char *host, int port, ngx_uint_t *index)
 
     ngx_log_error(NGX_LOG_INFO, link->log, 0,
                   "rate_limit: cluster master %V", &node->name);
-
-    ngx_http_rate_limit_link_start(node);
 
     return NGX_OK;
 }
@@ -603,6 +609,7 @@ ngx_http_rate_limit_link_retire(ngx_uint_t index)
                   "rate_limit: %V serves no slot, closed", &node->name);
 
     node->retired = 1;
+    node->started = 0;
 
     for (i = 0; i < node->nconns; i++) {
         conn = &node->conns[i];

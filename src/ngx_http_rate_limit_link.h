@@ -105,9 +105,10 @@ void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
 
 /*
  * For the cluster layer: op to the node of that index (as link_send
- * says; NGX_DECLINED also for a retired node), the node at a numeric
- * host:port (added and connecting when new), a node that serves no slot
- * any more (closed), and how many nodes there are.
+ * says; NGX_DECLINED also for a retired node; the node's connections are
+ * made when the first op goes there), the node at a numeric host:port
+ * (added when new), a node that serves no slot any more (closed), and
+ * how many nodes there are.
  */
 ngx_int_t ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
     ngx_uint_t node, ngx_log_t *log);
