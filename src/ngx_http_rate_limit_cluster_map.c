@@ -101,6 +101,8 @@ static void ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac,
     void *reply, void *privdata);
 static ngx_int_t ngx_http_rate_limit_slots_shards(redisReply *r,
     rl_core_cluster_range_t **ranges, size_t *n);
+static ngx_int_t ngx_http_rate_limit_slots_master(redisReply *nodes,
+    redisReply **ip, redisReply **port);
 static ngx_int_t ngx_http_rate_limit_slots_slots(redisReply *r,
     rl_core_cluster_range_t **ranges, size_t *n);
 static ngx_int_t ngx_http_rate_limit_slots_apply(
@@ -660,24 +662,23 @@ ngx_http_rate_limit_slots_on_map(redisAsyncContext *ac, void *reply,
 
 /* A string element of a reply is s. */
 
-#define ngx_http_rate_limit_slots_is(e, s)                                  \
+#define ngx_http_rate_limit_slots_is(e, s)                                    \
     ((e)->type == REDIS_REPLY_STRING && (e)->len == sizeof(s) - 1             \
      && ngx_strncmp((e)->str, s, sizeof(s) - 1) == 0)
 
 
 /*
  * CLUSTER SHARDS: [["slots", [s1, e1, ...], "nodes", [[key, value, ...],
- * ...]], ...]; each shard's ranges go to its node whose "role" is
- * "master", at its "ip" and "port" ("tls-port" with TLS).
+ * ...]], ...]; each shard's ranges go to its master, at its "ip" and
+ * "port" ("tls-port" with TLS).
  */
 
 static ngx_int_t
 ngx_http_rate_limit_slots_shards(redisReply *r,
     rl_core_cluster_range_t **ranges, size_t *n)
 {
-    size_t                        i, k, j, total;
-    redisReply                   *shard, *slots, *nodes, *nd, *e, *v;
-    redisReply                   *ip, *port, *tport;
+    size_t                        i, k, total;
+    redisReply                   *shard, *slots, *nodes, *ip, *port;
     rl_core_cluster_range_t      *rg;
     ngx_http_rate_limit_slots_t  *sl;
 
@@ -724,70 +725,21 @@ ngx_http_rate_limit_slots_shards(redisReply *r,
                 slots = shard->element[k + 1];
 
             } else if (ngx_http_rate_limit_slots_is(shard->element[k],
-                                                      "nodes"))
+                                                    "nodes"))
             {
                 nodes = shard->element[k + 1];
             }
         }
 
-        if (slots == NULL || nodes == NULL || slots->type != REDIS_REPLY_ARRAY
+        if (slots == NULL || nodes == NULL
+            || slots->type != REDIS_REPLY_ARRAY
             || nodes->type != REDIS_REPLY_ARRAY)
         {
             return NGX_ERROR;
         }
 
-        /* the master of the shard */
-
-        ip = NULL;
-        port = NULL;
-        tport = NULL;
-
-        for (j = 0; j < nodes->elements && ip == NULL; j++) {
-            nd = nodes->element[j];
-
-            if (nd->type != REDIS_REPLY_ARRAY) {
-                return NGX_ERROR;
-            }
-
-            for (k = 0; k + 1 < nd->elements; k += 2) {
-                e = nd->element[k];
-                v = nd->element[k + 1];
-
-                if (ngx_http_rate_limit_slots_is(e, "role")
-                    && ngx_http_rate_limit_slots_is(v, "master"))
-                {
-                    break;
-                }
-            }
-
-            if (k + 1 >= nd->elements) {
-                continue;
-            }
-
-            for (k = 0; k + 1 < nd->elements; k += 2) {
-                e = nd->element[k];
-                v = nd->element[k + 1];
-
-                if (ngx_http_rate_limit_slots_is(e, "ip")
-                    && v->type == REDIS_REPLY_STRING)
-                {
-                    ip = v;
-
-                } else if (ngx_http_rate_limit_slots_is(e, "port")
-                           && v->type == REDIS_REPLY_INTEGER)
-                {
-                    port = v;
-
-                } else if (ngx_http_rate_limit_slots_is(e, "tls-port")
-                           && v->type == REDIS_REPLY_INTEGER)
-                {
-                    tport = v;
-                }
-            }
-        }
-
-        if (sl->ssl_ctx && tport) {
-            port = tport;
+        if (ngx_http_rate_limit_slots_master(nodes, &ip, &port) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         if (slots->elements == 0 || ip == NULL || port == NULL) {
@@ -809,6 +761,89 @@ ngx_http_rate_limit_slots_shards(redisReply *r,
             rg->port = port->integer;
             rg++;
             (*n)++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A shard's master from its nodes, [[key, value, ...], ...]: the node
+ * whose "role" is "master", one whose "health" is "online" first (a
+ * failed master may be listed beside the replica promoted in its place).
+ * *ip NULL when the shard has no master.
+ */
+
+static ngx_int_t
+ngx_http_rate_limit_slots_master(redisReply *nodes, redisReply **ip,
+    redisReply **port)
+{
+    size_t                        j, k;
+    redisReply                   *nd, *e, *v, *nip, *nport, *tport;
+    ngx_uint_t                    master, online;
+    ngx_http_rate_limit_slots_t  *sl;
+
+    sl = ngx_http_rate_limit_slots;
+
+    *ip = NULL;
+    *port = NULL;
+
+    for (j = 0; j < nodes->elements; j++) {
+        nd = nodes->element[j];
+
+        if (nd->type != REDIS_REPLY_ARRAY) {
+            return NGX_ERROR;
+        }
+
+        nip = NULL;
+        nport = NULL;
+        tport = NULL;
+        master = 0;
+        online = 0;
+
+        for (k = 0; k + 1 < nd->elements; k += 2) {
+            e = nd->element[k];
+            v = nd->element[k + 1];
+
+            if (ngx_http_rate_limit_slots_is(e, "role")) {
+                master = ngx_http_rate_limit_slots_is(v, "master");
+
+            } else if (ngx_http_rate_limit_slots_is(e, "health")) {
+                online = ngx_http_rate_limit_slots_is(v, "online");
+
+            } else if (ngx_http_rate_limit_slots_is(e, "ip")
+                       && v->type == REDIS_REPLY_STRING)
+            {
+                nip = v;
+
+            } else if (ngx_http_rate_limit_slots_is(e, "port")
+                       && v->type == REDIS_REPLY_INTEGER)
+            {
+                nport = v;
+
+            } else if (ngx_http_rate_limit_slots_is(e, "tls-port")
+                       && v->type == REDIS_REPLY_INTEGER)
+            {
+                tport = v;
+            }
+        }
+
+        if (sl->ssl_ctx && tport) {
+            nport = tport;
+        }
+
+        if (!master || nip == NULL || nport == NULL
+            || (*ip != NULL && !online))
+        {
+            continue;
+        }
+
+        *ip = nip;
+        *port = nport;
+
+        if (online) {
+            break;
         }
     }
 
