@@ -6,6 +6,7 @@
 #   make demo       a local Redis and NGINX on loopback, limiting for real
 #   make memcheck   the Test::Nginx suites with nginx under valgrind
 #   make bench      side by side with plain NGINX, limit_req, OpenResty
+#   make bench-cluster  decisions per second per Redis core, 3 masters
 #   make matrix     build and test in a Debian 13 root, Redis and Valkey
 #   make install    into the distribution's modules dir (DESTDIR-aware)
 #
@@ -41,6 +42,7 @@ UNIT_SRCS   := $(wildcard t/unit/test_*.c)
 UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
 .PHONY: all module core unit unit-bins test-module test demo memcheck bench \
+        bench-cluster \
         matrix \
         install clean
 
@@ -140,6 +142,11 @@ bench:
 	EXTRA_PACKAGES="wrk lua-resty-core" sh ci/install-deps.sh
 	$(MAKE) module
 	sh ci/bench.sh
+
+bench-cluster:
+	EXTRA_PACKAGES="wrk curl" sh ci/install-deps.sh
+	$(MAKE) module
+	sh ci/bench-cluster.sh
 
 # The Debian 13 row: a debootstrapped trixie root (cached, MATRIX_ROOT),
 # the build and the whole suite there against redis-server and

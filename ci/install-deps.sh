@@ -10,7 +10,7 @@ set -e
 # cmocka, a private redis-server, nginx itself, Test::Base for t/lib,
 # and two packaged access-phase modules (lua, auth-pam) that
 # t/061-module-order.t loads before and after this one; the reference
-# Prometheus parser that t/046-metrics.t reads the metrics with.
+# Prometheus parser that t/042-metrics.t reads the metrics with.
 PACKAGES="gcc g++ make nginx nginx-dev libhiredis-dev libssl-dev
 libcmocka-dev redis-server libtest-base-perl libtext-diff-perl
 python3-prometheus-client

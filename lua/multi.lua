@@ -7,9 +7,9 @@
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
--- ARGV[2]   mode: check or charge (below); any other is an error reply
---           "ERR rate_limit: unknown mode".  Each mode is a block of its
---           own after the common part.
+-- ARGV[2]   mode: check, charge or refund (below); any other is an error
+--           reply "ERR rate_limit: unknown mode".  Each mode is a block
+--           of its own after the common part.
 -- ARGV[3]   lease member: a string unique to the request, for the modes
 --           that keep leases; "" when the call has none.
 -- ARGV[4]   Z, the number of zones (>= 1).
@@ -264,6 +264,79 @@ if multi_mode == 'charge' then
                                       0, multi_now, true)
         multi_reply[i] = remaining
         multi_k = multi_k + nk
+    end
+    return multi_reply
+end
+
+-- Mode refund (mode=cluster: a request whose zones live in several slots
+-- is checked per slot; when one slot rejects it, the slots that consumed
+-- get this call with the same zones and costs).  Each zone gets back its
+-- cost, as of now, never beyond a fresh key (a key that would be fresh is
+-- deleted): gcra moves TAT back by cost emission intervals; token_bucket
+-- puts cost tokens back; fixed_window and sliding_window take cost off
+-- the current window's counter; sliding_log removes its cost newest
+-- members.  A refund that reaches a window after the check's gives back
+-- to that window.
+-- Reply: Z integers, the units each zone got back.
+if multi_mode == 'refund' then
+    local multi_reply, multi_k = {}, 0
+    for i = 1, multi_z do
+        local check, commit, nk, n, p, burst, cost = multi_zone(i, multi_k)
+        if check == nil then
+            return redis.error_reply(commit)
+        end
+        local alg, key = multi_argv[6 * i - 1], multi_keys[multi_k + 1]
+        local given = 0
+        if alg == 'sliding_log' then
+            given = #redis.call('ZPOPMAX', key, string.format('%d', cost))
+                    / 2
+        elseif cost > 0 then
+            -- the state as of now, this call consuming nothing
+            local allowed, _, _, _, _, s1, s2, s3 =
+                check(multi_keys, multi_k, nk, n, p, burst, 0, multi_now,
+                      true)
+            if allowed == nil then
+                return redis.error_reply(_)
+            end
+            if alg == 'gcra' then
+                local t = math.ceil(p / n)
+                given = math.min(cost, math.ceil((s1 - multi_now) / t))
+                local tat = s1 - given * t
+                if tat <= multi_now then
+                    redis.call('DEL', key)
+                else
+                    redis.call('SET', key, string.format('%d', tat), 'PX',
+                               string.format('%d', math.ceil(
+                                   (tat - multi_now) / 1000)))
+                end
+            elseif alg == 'token_bucket' then
+                local full = burst * p
+                given = math.min(cost, math.max(0, math.ceil((full - s1) / p)))
+                local tokens = s1 + given * p
+                if tokens >= full then
+                    redis.call('DEL', key)
+                elseif given > 0 then
+                    commit(multi_keys, multi_k, nk, n, p, burst, given,
+                           multi_now, tokens, s2,
+                           s2 + math.ceil((full - tokens) / n))
+                end
+            else
+                -- fixed_window, sliding_window: s1 the current window's
+                -- key, s2 its count
+                given = math.min(cost, s2)
+                if given == s2 then
+                    redis.call('DEL', s1)
+                else
+                    redis.call('DECRBY', s1, string.format('%d', given))
+                end
+            end
+        end
+        multi_reply[i] = given
+        multi_k = multi_k + nk
+    end
+    if multi_k ~= multi_nkeys then
+        return redis.error_reply('ERR rate_limit: KEYS has ' .. multi_nkeys
+                                 .. ' keys, the zones ' .. multi_k)
     end
     return multi_reply
 end

@@ -38,6 +38,8 @@ static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
     ngx_http_rate_limit_addr_t *addr, ngx_str_t *value);
+static char *ngx_http_rate_limit_redis_cluster(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
     ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -370,15 +372,13 @@ ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 rcf->mode = NGX_HTTP_RATE_LIMIT_SENTINEL;
 
             } else if (s.len == 7 && ngx_strncmp(s.data, "cluster", 7) == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"mode=cluster\" is not supported yet");
-                return NGX_CONF_ERROR;
+                rcf->mode = NGX_HTTP_RATE_LIMIT_CLUSTER;
 
             } else {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid mode \"%V\", must be "
-                                   "\"standalone\" or \"sentinel\"",
-                                   &value[i]);
+                                   "\"standalone\", \"sentinel\" or "
+                                   "\"cluster\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -635,8 +635,9 @@ ngx_http_rate_limit_redis_address(ngx_conf_t *cf,
 
 /*
  * What the addresses are depends on the mode: the one node (standalone),
- * or sentinels that name the master (sentinel).  The first address also
- * gives the logs their name and TLS its default server name.
+ * sentinels that name the master (sentinel), or seeds that give the slot
+ * map (cluster).  The first address also gives the logs their name and
+ * TLS its default server name.
  */
 
 static char *
@@ -657,6 +658,16 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         rcf->mode = NGX_HTTP_RATE_LIMIT_STANDALONE;
     }
 
+    if (rcf->mode != NGX_HTTP_RATE_LIMIT_SENTINEL
+        && (rcf->master.len || rcf->sentinel_username.len
+            || rcf->sentinel_password.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"master=\" and \"sentinel_*=\" need "
+                           "\"mode=sentinel\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (rcf->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
         if (addrs->nelts > 1) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -665,16 +676,25 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        if (rcf->master.len || rcf->sentinel_username.len
-            || rcf->sentinel_password.len)
-        {
+        return NGX_CONF_OK;
+    }
+
+    /* sentinels and seeds name the nodes by IP address */
+
+    for (i = 0; i < addrs->nelts; i++) {
+        if (addr[i].unix_path.len) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"master=\" and \"sentinel_*=\" need "
-                               "\"mode=sentinel\"");
+                               rcf->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+                               ? "sentinel \"%V\": sentinels are reached "
+                                 "over TCP"
+                               : "cluster seed \"%V\": cluster nodes are "
+                                 "reached over TCP", &addr[i].name);
             return NGX_CONF_ERROR;
         }
+    }
 
-        return NGX_CONF_OK;
+    if (rcf->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        return ngx_http_rate_limit_redis_cluster(cf, rcf, addrs);
     }
 
     /* NGX_HTTP_RATE_LIMIT_SENTINEL */
@@ -685,16 +705,26 @@ ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < addrs->nelts; i++) {
-        if (addr[i].unix_path.len) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "sentinel \"%V\": sentinels are reached "
-                               "over TCP", &addr[i].name);
-            return NGX_CONF_ERROR;
-        }
+    rcf->sentinels = addrs;
+
+    return NGX_CONF_OK;
+}
+
+
+/* Seeds: any nodes of the cluster, asked for the slot map. */
+
+static char *
+ngx_http_rate_limit_redis_cluster(ngx_conf_t *cf,
+    ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs)
+{
+    if (rcf->db >= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"db=\" is not allowed with \"mode=cluster\": "
+                           "a cluster has only database 0");
+        return NGX_CONF_ERROR;
     }
 
-    rcf->sentinels = addrs;
+    rcf->seeds = addrs;
 
     return NGX_CONF_OK;
 }

@@ -67,7 +67,9 @@ ngx_http_rate_limit_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (ctx->lcf->headers && ctx->outcome != NGX_HTTP_RATE_LIMIT_ERROR) {
+    /* an error leaves its zones out: in a cluster others may have answered */
+
+    if (ctx->lcf->headers) {
         if (ngx_http_rate_limit_set_fields(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }

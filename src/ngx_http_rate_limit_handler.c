@@ -507,6 +507,7 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
 
     size = sizeof(ngx_http_rate_limit_op_t)
            + ctx->nzones * RL_CORE_REPLY_VALUES * sizeof(int64_t)
+           + ctx->nzones
            + bytes;
 
     op = ngx_alloc(size, r->connection->log);
@@ -521,10 +522,20 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     op->nvalues = ctx->nzones * RL_CORE_REPLY_VALUES;
     op->values = (int64_t *) p;
     p += op->nvalues * sizeof(int64_t);
+    op->answered = p;
+    p += ctx->nzones;
     op->cmd = (char *) p;
 
+    /* mode=cluster splits the zones by slot */
+
+    ngx_memset(op->answered, 1, ctx->nzones);
+    op->zones = zreq;
+    op->nzones = ctx->nzones;
+    op->now_ms = ngx_http_rate_limit_wall_msec();
+    op->fail_closed = !(ctx->lcf->fail_open || ctx->lcf->dry_run);
+
     if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK, NULL, 0,
-                              ngx_http_rate_limit_wall_msec(),
+                              op->now_ms,
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
     {
@@ -632,8 +643,10 @@ ngx_http_rate_limit_read_answer(ngx_http_rate_limit_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* in a cluster, the zones of a slot that failed are not answered */
+
     for (i = 0; i < ctx->nzones; i++) {
-        ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_REDIS;
+        ctx->answered[i] = op->answered[i] ? NGX_HTTP_RATE_LIMIT_BY_REDIS : 0;
     }
 
     return NGX_OK;
@@ -680,11 +693,26 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
 
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
 
-    left = 0;
-
     if (error) {
         ngx_memzero(ctx->answered, ctx->nzones);
+    }
+
+    /*
+     * Zones with no Redis answer (all of them on an error; in a cluster,
+     * those of a slot that failed) are decided locally where they have a
+     * fallback; the deny cache answers only the zones it holds.
+     */
+
+    left = 0;
+
+    for (i = 0; !ctx->cached && i < ctx->nzones; i++) {
+        left += !ctx->answered[i];
+    }
+
+    if (left) {
         ngx_http_rate_limit_fall_back(r, ctx);
+
+        left = 0;
 
         for (i = 0; i < ctx->nzones; i++) {
             left += !ctx->answered[i];
@@ -776,7 +804,7 @@ ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
 
         /* concurrency zones would take an in-progress count here */
 
-        if (zone->fallback_t_us == 0) {
+        if (ctx->answered[i] || zone->fallback_t_us == 0) {
             continue;
         }
 

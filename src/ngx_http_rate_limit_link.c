@@ -42,6 +42,8 @@
 #include "ngx_http_rate_limit_tls.h"
 #include "ngx_http_rate_limit_sentinel.h"
 #include "ngx_http_rate_limit_metrics.h"
+#include "ngx_http_rate_limit_cluster.h"
+#include "ngx_http_rate_limit_cluster_map.h"
 
 
 /* replies of the handshake: INFO's text is the longest, about 2 KiB */
@@ -96,6 +98,9 @@ struct ngx_http_rate_limit_node_s {
     ngx_http_rate_limit_throttle_t      throttle;
 
     ngx_http_rate_limit_node_metrics_t *metrics; /* NULL: not counted */
+
+    unsigned                            started:1; /* connections made */
+    unsigned                            retired:1; /* cluster: no slots */
 };
 
 
@@ -111,8 +116,11 @@ typedef struct {
     void                               *ssl_ctx; /* NULL: plain TCP */
     ngx_uint_t                          mode;   /* ngx_http_rate_limit_mode_e */
 
+    ngx_uint_t                          connections; /* per node */
+    ngx_str_t                           tls_name;
+
     ngx_uint_t                          nnodes;
-    ngx_http_rate_limit_node_t         *nodes;
+    ngx_http_rate_limit_node_t        **nodes;
 
     unsigned                            exiting:1;
     unsigned                            moving:1; /* to another master */
@@ -132,6 +140,12 @@ struct ngx_http_rate_limit_step_s {
 };
 
 
+static ngx_http_rate_limit_node_t *ngx_http_rate_limit_link_add(
+    ngx_str_t *name);
+static void ngx_http_rate_limit_link_start(ngx_http_rate_limit_node_t *node);
+static ngx_int_t ngx_http_rate_limit_link_queue(
+    ngx_http_rate_limit_node_t *node, ngx_http_rate_limit_op_t *op,
+    ngx_log_t *log);
 static void ngx_http_rate_limit_link_connect(
     ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_handshake(
@@ -141,6 +155,8 @@ static void ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
     const size_t *argvlen);
 static void ngx_http_rate_limit_link_load(ngx_http_rate_limit_conn_t *conn,
     const ngx_http_rate_limit_step_t *step);
+static void ngx_http_rate_limit_link_asking(
+    ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_ready(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn);
 static void ngx_http_rate_limit_link_drop(ngx_http_rate_limit_conn_t *conn);
@@ -231,6 +247,10 @@ static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_load = {
     { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_load
 };
 
+static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_asking = {
+    { 0, 512 }, "ASKING", ngx_http_rate_limit_link_check_ok
+};
+
 /* after NOSCRIPT, on a connection that is up */
 static const ngx_http_rate_limit_step_t  ngx_http_rate_limit_step_reload = {
     { 0, 512 }, "SCRIPT LOAD", ngx_http_rate_limit_link_check_reload
@@ -242,8 +262,6 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     ngx_http_rate_limit_redis_conf_t *rcf)
 {
     ngx_str_t                    s;
-    ngx_uint_t                   i;
-    ngx_http_rate_limit_conn_t  *conn;
     ngx_http_rate_limit_link_t  *link;
     ngx_http_rate_limit_node_t  *node;
 
@@ -258,16 +276,7 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
     link->max_pending = rcf->max_pending;
     link->ssl_ctx = rcf->ssl_ctx;
     link->mode = rcf->mode;
-
-    /* one node: sentinel and cluster routing add theirs */
-
-    link->nnodes = 1;
-    link->nodes = ngx_calloc(sizeof(ngx_http_rate_limit_node_t), cycle->log);
-    if (link->nodes == NULL) {
-        goto failed;
-    }
-
-    node = &link->nodes[0];
+    link->connections = rcf->connections;
 
     if (ngx_http_rate_limit_link_copy(&link->username, &rcf->username,
                                       cycle->log)
@@ -275,16 +284,31 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         || ngx_http_rate_limit_link_copy(&link->password, &rcf->password,
                                          cycle->log)
            != NGX_OK
-        || ngx_http_rate_limit_link_copy(&node->name,
-                                         link->mode
-                                         == NGX_HTTP_RATE_LIMIT_SENTINEL
-                                         ? &rcf->master : &rcf->name,
-                                         cycle->log)
-           != NGX_OK
-        || ngx_http_rate_limit_link_copy(&node->tls_name,
+        || ngx_http_rate_limit_link_copy(&link->tls_name,
                                          &rcf->tls_server_name, cycle->log)
            != NGX_OK)
     {
+        goto failed;
+    }
+
+    ngx_http_rate_limit_link = link;
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        /* the nodes are the masters of the slot map, added as it comes */
+
+        if (ngx_http_rate_limit_cluster_init(cycle, rcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    /* one node: sentinel moves it where the master is */
+
+    node = ngx_http_rate_limit_link_add(
+                      link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+                      ? &rcf->master : &rcf->name);
+    if (node == NULL) {
         goto failed;
     }
 
@@ -311,17 +335,79 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
         node->port = rcf->port;
     }
 
-    ngx_http_rate_limit_link_name_metrics(node);
-
-    node->nconns = rcf->connections;
-    node->conns = ngx_calloc(node->nconns
-                             * sizeof(ngx_http_rate_limit_conn_t),
-                             cycle->log);
-    if (node->conns == NULL) {
-        goto failed;
+    if (link->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
+        ngx_http_rate_limit_link_name_metrics(node);
+        ngx_http_rate_limit_link_start(node);
     }
 
-    ngx_http_rate_limit_link = link;
+    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
+        && ngx_http_rate_limit_sentinel_init(cycle, rcf,
+                                             ngx_http_rate_limit_link_move)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_rate_limit_link = NULL;
+    ngx_http_rate_limit_link_free(link);
+    return NGX_ERROR;
+}
+
+
+/*
+ * A node with its connections, none made yet, named name in the logs.
+ * NULL when memory is short.
+ */
+
+static ngx_http_rate_limit_node_t *
+ngx_http_rate_limit_link_add(ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_http_rate_limit_conn_t   *conn;
+    ngx_http_rate_limit_link_t   *link;
+    ngx_http_rate_limit_node_t   *node, **nodes;
+
+    link = ngx_http_rate_limit_link;
+
+    nodes = ngx_alloc((link->nnodes + 1) * sizeof(ngx_http_rate_limit_node_t *),
+                      link->log);
+    node = ngx_calloc(sizeof(ngx_http_rate_limit_node_t), link->log);
+
+    if (nodes == NULL || node == NULL) {
+        ngx_free(nodes);
+        ngx_free(node);
+        return NULL;
+    }
+
+    if (link->nnodes) {
+        ngx_memcpy(nodes, link->nodes,
+                   link->nnodes * sizeof(ngx_http_rate_limit_node_t *));
+    }
+
+    ngx_free(link->nodes);
+    link->nodes = nodes;
+    link->nodes[link->nnodes++] = node;
+
+    node->nconns = link->connections;
+    node->conns = ngx_calloc(node->nconns
+                             * sizeof(ngx_http_rate_limit_conn_t),
+                             link->log);
+
+    if (node->conns == NULL
+        || ngx_http_rate_limit_link_copy(&node->name, name, link->log)
+           != NGX_OK
+        || ngx_http_rate_limit_link_copy(&node->tls_name, &link->tls_name,
+                                         link->log)
+           != NGX_OK)
+    {
+        /* freed with the link */
+        node->nconns = 0;
+        return NULL;
+    }
 
     for (i = 0; i < node->nconns; i++) {
         conn = &node->conns[i];
@@ -339,36 +425,32 @@ ngx_http_rate_limit_link_init(ngx_cycle_t *cycle,
 
         ngx_http_rate_limit_link_event(&conn->retry,
                                        ngx_http_rate_limit_link_retry_handler,
-                                       conn, cycle->log);
+                                       conn, link->log);
         ngx_http_rate_limit_link_event(&conn->connect,
                                      ngx_http_rate_limit_link_connect_handler,
-                                     conn, cycle->log);
+                                     conn, link->log);
         ngx_http_rate_limit_link_event(&conn->watchdog,
                                     ngx_http_rate_limit_link_watchdog_handler,
-                                    conn, cycle->log);
+                                    conn, link->log);
         ngx_http_rate_limit_link_event(&conn->flush,
                                        ngx_http_rate_limit_link_flush_handler,
-                                       conn, cycle->log);
-
-        if (link->mode == NGX_HTTP_RATE_LIMIT_STANDALONE) {
-            ngx_http_rate_limit_link_connect(conn);
-        }
+                                       conn, link->log);
     }
 
-    if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL
-        && ngx_http_rate_limit_sentinel_init(cycle, rcf,
-                                             ngx_http_rate_limit_link_move)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    return node;
+}
+
+
+static void
+ngx_http_rate_limit_link_start(ngx_http_rate_limit_node_t *node)
+{
+    ngx_uint_t  i;
+
+    node->started = 1;
+
+    for (i = 0; i < node->nconns; i++) {
+        ngx_http_rate_limit_link_connect(&node->conns[i]);
     }
-
-    return NGX_OK;
-
-failed:
-
-    ngx_http_rate_limit_link_free(link);
-    return NGX_ERROR;
 }
 
 
@@ -393,9 +475,10 @@ ngx_http_rate_limit_link_exit(void)
     link->exiting = 1;
 
     ngx_http_rate_limit_sentinel_exit();
+    ngx_http_rate_limit_cluster_exit();
 
     for (n = 0; n < link->nnodes; n++) {
-        node = &link->nodes[n];
+        node = link->nodes[n];
 
         for (i = 0; i < node->nconns; i++) {
             conn = &node->conns[i];
@@ -433,17 +516,162 @@ ngx_http_rate_limit_link_exit(void)
 ngx_int_t
 ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
 {
-    ngx_uint_t                   full;
-    ngx_http_rate_limit_conn_t  *conn;
     ngx_http_rate_limit_link_t  *link;
-    ngx_http_rate_limit_node_t  *node;
 
     link = ngx_http_rate_limit_link;
     if (link == NULL || link->exiting) {
         return NGX_DECLINED;
     }
 
-    node = &link->nodes[0];
+    op->route = NULL;
+    op->asking = 0;
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        /* split by slot and routed; op is answered per zone */
+        return ngx_http_rate_limit_cluster_send(op, log);
+    }
+
+    return ngx_http_rate_limit_link_queue(link->nodes[0], op, log);
+}
+
+
+ngx_int_t
+ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
+    ngx_uint_t node, ngx_log_t *log)
+{
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL || link->exiting || node >= link->nnodes
+        || link->nodes[node]->retired)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* a cluster master is connected to when a command first needs it */
+
+    if (!link->nodes[node]->started) {
+        ngx_http_rate_limit_link_start(link->nodes[node]);
+    }
+
+    return ngx_http_rate_limit_link_queue(link->nodes[node], op, log);
+}
+
+
+/*
+ * The node at host:port (numeric), added if it is new, or used again if
+ * it was retired; it connects when a command first goes there.
+ * NGX_ERROR when memory is short.
+ */
+
+ngx_int_t
+ngx_http_rate_limit_link_node(const char *host, int port, ngx_uint_t *index)
+{
+    u_char                       buf[NGX_SOCKADDR_STRLEN + NGX_INT_T_LEN + 4];
+    ngx_str_t                    name, h;
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_link_t  *link;
+    ngx_http_rate_limit_node_t  *node;
+
+    link = ngx_http_rate_limit_link;
+
+    for (i = 0; i < link->nnodes; i++) {
+        node = link->nodes[i];
+
+        if (node->host && node->port == port
+            && ngx_strcmp(node->host, host) == 0)
+        {
+            *index = i;
+
+            /* connected again when a command needs it */
+            node->retired = 0;
+
+            return NGX_OK;
+        }
+    }
+
+    name.data = buf;
+    name.len = ngx_snprintf(buf, sizeof(buf), "%s:%d", host, port) - buf;
+
+    h.data = (u_char *) host;
+    h.len = ngx_strlen(host);
+
+    node = ngx_http_rate_limit_link_add(&name);
+    if (node == NULL
+        || ngx_http_rate_limit_link_copy(&name, &h, link->log) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    node->host = (char *) name.data;
+    node->port = port;
+
+    ngx_http_rate_limit_link_name_metrics(node);
+
+    *index = link->nnodes - 1;
+
+    ngx_log_error(NGX_LOG_INFO, link->log, 0,
+                  "rate_limit: cluster master %V", &node->name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A node that serves no slot any more (a failed master, one emptied by
+ * resharding): its connections close and are not made again until a map
+ * names it; what waits there fails now.
+ */
+
+void
+ngx_http_rate_limit_link_retire(ngx_uint_t index)
+{
+    ngx_uint_t                   i;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_node_t  *node;
+
+    node = ngx_http_rate_limit_link->nodes[index];
+
+    if (node->retired) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_http_rate_limit_link->log, 0,
+                  "rate_limit: %V serves no slot, closed", &node->name);
+
+    node->retired = 1;
+    node->started = 0;
+
+    for (i = 0; i < node->nconns; i++) {
+        conn = &node->conns[i];
+
+        ngx_http_rate_limit_link_drop(conn);
+
+        if (conn->retry.timer_set) {
+            ngx_del_timer(&conn->retry);
+        }
+
+        ngx_http_rate_limit_link_fail_waiting(conn);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_rate_limit_link_nodes(void)
+{
+    return ngx_http_rate_limit_link->nnodes;
+}
+
+
+static ngx_int_t
+ngx_http_rate_limit_link_queue(ngx_http_rate_limit_node_t *node,
+    ngx_http_rate_limit_op_t *op, ngx_log_t *log)
+{
+    ngx_uint_t                   full;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
 
     conn = ngx_http_rate_limit_link_pick(node, &full);
 
@@ -505,6 +733,12 @@ void
 ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op)
 {
     ngx_http_rate_limit_conn_t  *conn = op->conn;
+
+    if (op->route) {
+        /* split by the cluster layer: its parts are its to cancel */
+        ngx_http_rate_limit_cluster_cancel(op);
+        return;
+    }
 
     if (op->sent) {
         /* written: the reply must still be read; it finds nobody */
@@ -687,19 +921,9 @@ ngx_http_rate_limit_link_handshake(ngx_http_rate_limit_conn_t *conn)
 
     link = ngx_http_rate_limit_link;
 
-    if (link->password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (link->username.len) {
-            argv[argc] = (char *) link->username.data;
-            argvlen[argc++] = link->username.len;
-        }
-
-        argv[argc] = (char *) link->password.data;
-        argvlen[argc++] = link->password.len;
-
+    argc = ngx_http_rate_limit_link_auth(&link->username, &link->password,
+                                         argv, argvlen);
+    if (argc) {
         ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_auth,
                                       argc, argv, argvlen);
     }
@@ -751,6 +975,25 @@ ngx_http_rate_limit_link_step(ngx_http_rate_limit_conn_t *conn,
 
     (void) redisAsyncCommandArgv(conn->ac, ngx_http_rate_limit_link_on_step,
                                  (void *) step, argc, argv, argvlen);
+}
+
+
+/*
+ * ASK: the next command, and only that one, may touch a slot that is
+ * being imported here.  Written right before it on the same connection.
+ */
+
+static void
+ngx_http_rate_limit_link_asking(ngx_http_rate_limit_conn_t *conn)
+{
+    size_t       argvlen[1];
+    const char  *argv[1];
+
+    argv[0] = "ASKING";
+    argvlen[0] = 6;
+
+    ngx_http_rate_limit_link_step(conn, &ngx_http_rate_limit_step_asking,
+                                  1, argv, argvlen);
 }
 
 
@@ -819,7 +1062,7 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
 
     ngx_http_rate_limit_link_stop(conn);
 
-    if (link->exiting) {
+    if (link->exiting || conn->node->retired) {
         return;
     }
 
@@ -840,6 +1083,12 @@ ngx_http_rate_limit_link_lost(ngx_http_rate_limit_conn_t *conn)
     if (link->mode == NGX_HTTP_RATE_LIMIT_SENTINEL && !link->moving) {
         ngx_http_rate_limit_sentinel_refresh();
     }
+
+    /* a failed master: its replica takes its slots */
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        ngx_http_rate_limit_slots_refresh();
+    }
 }
 
 
@@ -859,7 +1108,7 @@ ngx_http_rate_limit_link_move(const char *host, int port)
     ngx_http_rate_limit_node_t  *node;
 
     link = ngx_http_rate_limit_link;
-    node = &link->nodes[0];
+    node = link->nodes[0];
 
     same = node->host != NULL && node->port == port
            && ngx_strcmp(node->host, host) == 0;
@@ -1094,8 +1343,8 @@ ngx_http_rate_limit_link_check_ok(ngx_http_rate_limit_conn_t *conn,
     ngx_http_rate_limit_log_error(&conn->node->throttle,
                                   NGX_HTTP_RATE_LIMIT_LOG_HANDSHAKE,
                                   ngx_http_rate_limit_link->log,
-                                  "rate_limit: redis \"%V\" answered AUTH or "
-                                  "SELECT with a reply of type %d",
+                                  "rate_limit: redis \"%V\" answered AUTH, "
+                                  "SELECT or ASKING with a reply of type %d",
                                   &conn->node->name, r->type);
     return NGX_ERROR;
 }
@@ -1377,6 +1626,10 @@ ngx_http_rate_limit_link_resend(ngx_http_rate_limit_conn_t *conn,
         ngx_http_rate_limit_link_load(conn, &ngx_http_rate_limit_step_reload);
     }
 
+    if (op->asking) {
+        ngx_http_rate_limit_link_asking(conn);
+    }
+
     if (redisAsyncFormattedCommand(conn->ac,
                                    ngx_http_rate_limit_link_on_reply, op,
                                    op->cmd, op->len)
@@ -1486,6 +1739,10 @@ ngx_http_rate_limit_link_write(ngx_http_rate_limit_conn_t *conn,
         }
 
         ngx_queue_remove(q);
+
+        if (op->asking) {
+            ngx_http_rate_limit_link_asking(conn);
+        }
 
         if (redisAsyncFormattedCommand(ac, ngx_http_rate_limit_link_on_reply,
                                        op, op->cmd, op->len)
@@ -1625,6 +1882,32 @@ ngx_http_rate_limit_link_event(ngx_event_t *ev, ngx_event_handler_pt handler,
 }
 
 
+int
+ngx_http_rate_limit_link_auth(ngx_str_t *username, ngx_str_t *password,
+    const char **argv, size_t *argvlen)
+{
+    int  argc;
+
+    if (password->len == 0) {
+        return 0;
+    }
+
+    argc = 0;
+    argv[argc] = "AUTH";
+    argvlen[argc++] = 4;
+
+    if (username->len) {
+        argv[argc] = (char *) username->data;
+        argvlen[argc++] = username->len;
+    }
+
+    argv[argc] = (char *) password->data;
+    argvlen[argc++] = password->len;
+
+    return argc;
+}
+
+
 ngx_int_t
 ngx_http_rate_limit_link_copy(ngx_str_t *dst, ngx_str_t *src,
     ngx_log_t *log)
@@ -1656,16 +1939,18 @@ ngx_http_rate_limit_link_free(ngx_http_rate_limit_link_t *link)
     ngx_http_rate_limit_node_t  *node;
 
     for (n = 0; link->nodes && n < link->nnodes; n++) {
-        node = &link->nodes[n];
+        node = link->nodes[n];
 
         ngx_free(node->name.data);
         ngx_free(node->host);
         ngx_free(node->unix_path);
         ngx_free(node->tls_name.data);
         ngx_free(node->conns);
+        ngx_free(node);
     }
 
     ngx_free(link->nodes);
+    ngx_free(link->tls_name.data);
     ngx_free(link->username.data);
     ngx_free(link->password.data);
     ngx_free(link);

@@ -51,15 +51,31 @@ struct ngx_http_rate_limit_op_s {
     int64_t                            *values; /* room for nvalues */
     ngx_uint_t                          nvalues;
 
+    /*
+     * The zones of a decision (nvalues: RL_CORE_REPLY_VALUES per zone),
+     * for mode=cluster, which splits it by slot: borrowed for link_send
+     * only.  answered has a byte per zone, all 1 when sent; a zone left 0
+     * got an error (its values are not to be read): the answer is OK when
+     * some zone answered.  fail_closed: the caller rejects a request that
+     * errs, so what it consumed elsewhere is given back.
+     */
+    const rl_core_zone_request_t       *zones;
+    ngx_uint_t                          nzones;
+    uint64_t                            now_ms;
+    u_char                             *answered;
+    unsigned                            fail_closed:1;
+
     /* the link's */
     ngx_queue_t                         queue;  /* waiting or sent */
     void                               *conn;
     ngx_msec_t                          written;
     uint64_t                            written_us; /* for the metrics */
     uint32_t                            gen;    /* script generation */
+    void                               *route;  /* the cluster's split */
     unsigned                            sent:1;
     unsigned                            resent:1;
     unsigned                            timed_out:1; /* counted so */
+    unsigned                            asking:1; /* ASKING first */
 };
 
 
@@ -91,6 +107,27 @@ void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
 
 /* As cancel, for a waiter whose timeout came: counted as a timeout. */
 void ngx_http_rate_limit_link_timeout(ngx_http_rate_limit_op_t *op);
+
+/*
+ * For the cluster layer: op to the node of that index (as link_send
+ * says; NGX_DECLINED also for a retired node; the node's connections are
+ * made when the first op goes there), the node at a numeric host:port
+ * (added when new), a node that serves no slot any more (closed), and
+ * how many nodes there are.
+ */
+ngx_int_t ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
+    ngx_uint_t node, ngx_log_t *log);
+ngx_int_t ngx_http_rate_limit_link_node(const char *host, int port,
+    ngx_uint_t *index);
+void ngx_http_rate_limit_link_retire(ngx_uint_t index);
+ngx_uint_t ngx_http_rate_limit_link_nodes(void);
+
+/*
+ * AUTH [username] password in argv and argvlen (3 entries): its argc, or
+ * 0 when there is no password (nothing to send).
+ */
+int ngx_http_rate_limit_link_auth(ngx_str_t *username, ngx_str_t *password,
+    const char **argv, size_t *argvlen);
 
 /*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,

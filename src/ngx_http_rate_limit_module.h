@@ -69,7 +69,8 @@ typedef struct {
 
 typedef enum {
     NGX_HTTP_RATE_LIMIT_STANDALONE = 0,
-    NGX_HTTP_RATE_LIMIT_SENTINEL
+    NGX_HTTP_RATE_LIMIT_SENTINEL,
+    NGX_HTTP_RATE_LIMIT_CLUSTER
 } ngx_http_rate_limit_mode_e;
 
 
@@ -82,6 +83,7 @@ typedef struct {
 
     ngx_uint_t                  mode;       /* ngx_http_rate_limit_mode_e */
     ngx_array_t                *sentinels;  /* ngx_http_rate_limit_addr_t */
+    ngx_array_t                *seeds;      /* cluster: the same */
     ngx_str_t                   master;     /* NUL-terminated */
     ngx_str_t                   sentinel_username;
     ngx_str_t                   sentinel_password;

@@ -321,19 +321,9 @@ ngx_http_rate_limit_sentinel_connect(void)
 
     ngx_add_timer(&s->connect, s->connect_timeout);
 
-    if (s->password.len) {
-        argc = 0;
-        argv[argc] = "AUTH";
-        argvlen[argc++] = 4;
-
-        if (s->username.len) {
-            argv[argc] = (char *) s->username.data;
-            argvlen[argc++] = s->username.len;
-        }
-
-        argv[argc] = (char *) s->password.data;
-        argvlen[argc++] = s->password.len;
-
+    argc = ngx_http_rate_limit_link_auth(&s->username, &s->password,
+                                         argv, argvlen);
+    if (argc) {
         (void) redisAsyncCommandArgv(ac, ngx_http_rate_limit_sentinel_on_auth,
                           (void *) &ngx_http_rate_limit_sentinel_step_auth,
                           argc, argv, argvlen);

@@ -209,7 +209,7 @@ if ($req_idx == 12) {
     rate_limit_redis 127.0.0.1:6379 mode=ring;
 --- must_die
 --- error_log
-invalid mode "mode=ring", must be "standalone" or "sentinel"
+invalid mode "mode=ring", must be "standalone", "sentinel" or "cluster"
 
 
 
