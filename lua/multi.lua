@@ -7,7 +7,8 @@
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
--- ARGV[2]   mode: check (below); any other is an error reply
+-- ARGV[2]   mode: check, renew or release (below); any other is an error
+--           reply
 --           "ERR rate_limit: unknown mode".  Each mode is a block of its
 --           own after the common part.
 -- ARGV[3]   lease member: a string unique to the request, for the modes
@@ -15,9 +16,9 @@
 -- ARGV[4]   Z, the number of zones (>= 1).
 -- ARGV[5 + 6 * (i - 1) ...], for zone i = 1 .. Z, six arguments:
 --           algorithm  gcra | token_bucket | fixed_window | sliding_window
---                      | sliding_log
+--                      | sliding_log | concurrency
 --           n          units per period (>= 1)
---           period_us  the period in µs (>= 1)
+--           period_us  the period in µs (>= 1); concurrency: the lease
 --           burst      gcra: excess units (>= 0); token_bucket: the
 --                      capacity (>= 1); the others ignore it (pass 0)
 --           cost       units this request takes, 0 .. 2^53 (0: checks
@@ -41,11 +42,23 @@
 --   delay_ms (0)
 -- (see each algorithm's header).
 --
+-- Modes renew and release (concurrency leases, many requests' at once: one
+-- command per worker per renewal round).  ARGV[3] is "", ARGV[4] L, the
+-- number of leases, then six arguments per lease, in the zone layout's
+-- shape so that the checks above apply:
+--           concurrency  member  lease_us  0  0  1
+-- (the member where n is), and KEYS[i] is lease i's key,
+-- PREFIX:{ZONE:CLIENT}:cc.  renew moves each lease that still exists to
+-- Redis now + lease_us (ZADD XX) and the key's expiry to the same time;
+-- release removes each (ZREM).  Reply: {found}, the number of leases that
+-- existed (renewed or removed); the module only counts it.
+--
 -- Bad arguments, or a window the candidate keys lack, give an error reply
 -- "ERR rate_limit: ...".
 
--- Redis runs this whole body on every call, so it creates one closure
--- (multi_zone, which every mode reads its zones with) and no table but the
+-- Redis runs this whole body on every call, so it creates two closures
+-- (multi_zone, which every zone mode reads its zones with, and
+-- multi_lease, the lease modes' counterpart) and no table but the
 -- reply (and, for two zones or more, one to hold them);
 -- numbers are validated with tonumber, a range and an integer test (which
 -- also refuse NaN, infinities and the empty string).  The algorithms call
@@ -151,7 +164,8 @@ if multi_mode == 'check' then
         end
 
         allowed, limit, remaining, reset, retry, s1, s2, s3 =
-            check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now)
+            check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now,
+                  false, multi_argv[3])
         if allowed == nil then
             return redis.error_reply(limit)
         end
@@ -214,6 +228,59 @@ if multi_mode == 'check' then
     end
 
     return multi_reply
+end
+
+-- Modes renew and release: the leases' arguments, checked.
+local function multi_lease(i)
+    local a = 6 * i - 1
+    local member, lease = multi_argv[a + 1], tonumber(multi_argv[a + 2])
+    if not (multi_argv[a] == 'concurrency' and member ~= '' and lease
+            and lease >= 1 and lease < 2^53 and lease % 1 == 0
+            and i <= multi_nkeys) then
+        return nil, 'ERR rate_limit: lease ' .. i .. ': bad arguments'
+    end
+    return member, lease
+end
+
+-- Mode renew.
+if multi_mode == 'renew' then
+    if multi_nkeys ~= multi_z then
+        return redis.error_reply('ERR rate_limit: renew: one key per lease')
+    end
+    local found = 0
+    for i = 1, multi_z do
+        local member, lease = multi_lease(i)
+        if member == nil then
+            return redis.error_reply(lease)
+        end
+        local expiry = string.format('%d', multi_now + lease)
+        if redis.call('ZADD', multi_keys[i], 'XX', 'CH', expiry, member)
+           == 1 then
+            found = found + 1
+            redis.call('PEXPIRE', multi_keys[i],
+                       string.format('%d', math.ceil(lease / 1000)))
+        elseif redis.call('ZSCORE', multi_keys[i], member) then
+            -- renewed twice in one µs: still there
+            found = found + 1
+        end
+    end
+    return {found}
+end
+
+-- Mode release.
+if multi_mode == 'release' then
+    if multi_nkeys ~= multi_z then
+        return redis.error_reply('ERR rate_limit: release: one key per lease')
+    end
+    local found = 0
+    for i = 1, multi_z do
+        local member, lease = multi_lease(i)
+        if member == nil then
+            return redis.error_reply(lease)
+        end
+        found = found + redis.call('ZREM', multi_keys[i], member)
+    end
+    return {found}
 end
 
 return redis.error_reply('ERR rate_limit: unknown mode')
