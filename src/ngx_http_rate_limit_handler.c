@@ -242,6 +242,8 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
         }
     }
 
+    ngx_http_rate_limit_lease_init(cycle);
+
     return ngx_http_rate_limit_link_init(cycle, rmcf->redis);
 }
 
@@ -251,6 +253,9 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 {
     ngx_uint_t  i;
 
+    /* before the link closes: the releases are written first */
+
+    ngx_http_rate_limit_lease_exit();
     ngx_http_rate_limit_link_exit();
 
     for (i = 0; i < ngx_http_rate_limit_worker.ncaches; i++) {
@@ -444,7 +449,13 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         zreq[i].cost = RL_CORE_COST_DEFAULT;
     }
 
-    if (rl_core_request_size(zreq, ctx->nzones, 0, &bytes) != RL_CORE_OK) {
+    if (ngx_http_rate_limit_lease_member(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rl_core_request_size(zreq, ctx->nzones, ctx->member.len, &bytes)
+        != RL_CORE_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -472,7 +483,8 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     p += op->nvalues * sizeof(int64_t);
     op->cmd = (char *) p;
 
-    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK, NULL, 0,
+    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK,
+                              (char *) ctx->member.data, ctx->member.len,
                               ngx_http_rate_limit_wall_msec(),
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
@@ -641,6 +653,9 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
 
     if (!ctx->verdict.rejected) {
         ctx->outcome = NGX_HTTP_RATE_LIMIT_PASSED;
+
+        /* no memory: the leases expire after their length */
+        (void) ngx_http_rate_limit_lease_admitted(ctx);
         return;
     }
 
@@ -771,6 +786,10 @@ ngx_http_rate_limit_cleanup(void *data)
     if (ctx->wait.posted) {
         ngx_delete_posted_event(&ctx->wait);
     }
+
+    /* every way a request ends comes here: its leases end with it */
+
+    ngx_http_rate_limit_lease_end(ctx);
 }
 
 

@@ -88,6 +88,12 @@ ngx_int_t ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op,
 void ngx_http_rate_limit_link_cancel(ngx_http_rate_limit_op_t *op);
 
 /*
+ * At exit, before link_exit: writes what waits, once, without waiting
+ * (best effort).
+ */
+void ngx_http_rate_limit_link_flush_now(void);
+
+/*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,
  * freed with ngx_free): what the link keeps must not need the
  * configuration's pools.  An empty src gives a null string.

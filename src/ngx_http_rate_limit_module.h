@@ -30,6 +30,12 @@ typedef struct {
     ngx_uint_t                  cache;      /* deny cache entries, 0 off */
     ngx_uint_t                  index;      /* in the main conf's zones */
 
+    /* concurrency=N (0: a rate zone) and lease=, while parsing */
+    ngx_uint_t                  concurrency;
+    time_t                      lease;
+    char                       *rate_param; /* a rate zone's parameter
+                                               given, for the error */
+
     /* the first "rate_limit NAME" that used it, for "unknown zone" */
     u_char                     *used_file;
     ngx_uint_t                  used_line;
@@ -176,6 +182,11 @@ typedef struct {
     ngx_http_rate_limit_outcome_e  outcome;
 
     unsigned                    cached:1;   /* decided by the deny cache */
+
+    /* concurrency zones: the request's lease member (empty: none) and
+       the leases it holds, in ngx_http_rate_limit_lease.c's registry */
+    ngx_str_t                   member;
+    void                       *leases;
 } ngx_http_rate_limit_ctx_t;
 
 
@@ -189,6 +200,16 @@ char *ngx_http_rate_limit_init_main_conf(ngx_conf_t *cf, void *conf);
 void *ngx_http_rate_limit_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_rate_limit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+
+/* ngx_http_rate_limit_lease.c */
+void ngx_http_rate_limit_lease_init(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_rate_limit_lease_admitted(ngx_http_rate_limit_ctx_t *ctx);
+ngx_int_t ngx_http_rate_limit_lease_member(ngx_http_rate_limit_ctx_t *ctx);
+void ngx_http_rate_limit_lease_end(ngx_http_rate_limit_ctx_t *ctx);
+void ngx_http_rate_limit_lease_exit(void);
+
+#define ngx_http_rate_limit_is_concurrency(zone)                              \
+    ((zone)->limit.algorithm == RL_CORE_ALG_CONCURRENCY)
 
 /* ngx_http_rate_limit_handler.c */
 ngx_int_t ngx_http_rate_limit_handler(ngx_http_request_t *r);
