@@ -70,6 +70,8 @@ static void ngx_http_rate_limit_lease_zones(ngx_http_rate_limit_ctx_t *ctx,
 
 static ngx_queue_t                        ngx_http_rate_limit_leases;
 static ngx_event_t                        ngx_http_rate_limit_lease_timer;
+/* the timer's data: debug traces name an event by its data's fd */
+static ngx_connection_t                   ngx_http_rate_limit_lease_ident;
 static ngx_http_rate_limit_throttle_t     ngx_http_rate_limit_lease_throttle;
 static ngx_http_rate_limit_lease_stats_t  ngx_http_rate_limit_lease_stats;
 
@@ -104,6 +106,8 @@ ngx_http_rate_limit_lease_init(ngx_cycle_t *cycle)
 
     ev = &ngx_http_rate_limit_lease_timer;
     ngx_memzero(ev, sizeof(ngx_event_t));
+    ngx_http_rate_limit_lease_ident.fd = (ngx_socket_t) -1;
+    ev->data = &ngx_http_rate_limit_lease_ident;
     ev->handler = ngx_http_rate_limit_lease_renew;
     ev->log = cycle->log;
     ev->cancelable = 1;     /* never delays a graceful quit */
@@ -205,11 +209,14 @@ ngx_http_rate_limit_lease_end(ngx_http_rate_limit_ctx_t *ctx)
     ngx_http_rate_limit_lease_set_t  *set;
     ngx_http_rate_limit_lease_t      *stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
+    /* the request's pool is being destroyed: nothing is taken from it */
+
     if (ctx->member.len == 0 || !ngx_http_rate_limit_lease_ready) {
         return;
     }
 
     set = ctx->leases;
+    lease = NULL;
 
     if (set == NULL) {
         for (i = 0; i < ctx->nzones; i++) {
@@ -219,46 +226,53 @@ ngx_http_rate_limit_lease_end(ngx_http_rate_limit_ctx_t *ctx)
             }
         }
 
-        if (ctx->state == NGX_HTTP_RATE_LIMIT_STATE_NEW) {
+        if (ctx->sent == 0) {
             return;     /* never sent */
         }
 
         ngx_http_rate_limit_lease_zones(ctx, NULL, &n);
 
-        lease = ngx_palloc(ctx->request->pool,
-                           n * sizeof(ngx_http_rate_limit_lease_t));
+        lease = ngx_alloc(n * sizeof(ngx_http_rate_limit_lease_t),
+                          ngx_cycle->log);
         if (lease == NULL) {
             return;     /* they expire after the lease */
         }
 
         ngx_http_rate_limit_lease_zones(ctx, lease, &n);
 
+        list = stack;
+
     } else {
-        lease = set->lease;
         n = set->n;
 
         for (i = 0; i < n; i++) {
-            ngx_queue_remove(&lease[i].queue);
+            ngx_queue_remove(&set->lease[i].queue);
         }
 
         ctx->leases = NULL;
+        list = stack;
     }
-
-    list = stack;
 
     if (n > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
-        list = ngx_palloc(ctx->request->pool, n * sizeof(void *));
-        if (list == NULL) {
-            return;
+        list = ngx_alloc(n * sizeof(void *), ngx_cycle->log);
+    }
+
+    if (list) {
+        for (i = 0; i < n; i++) {
+            list[i] = lease ? &lease[i] : &set->lease[i];
         }
+
+        (void) ngx_http_rate_limit_lease_send(list, n, RL_CORE_MODE_RELEASE,
+                                              ngx_cycle->log);
     }
 
-    for (i = 0; i < n; i++) {
-        list[i] = &lease[i];
+    if (list != stack && list != NULL) {
+        ngx_free(list);
     }
 
-    (void) ngx_http_rate_limit_lease_send(list, n, RL_CORE_MODE_RELEASE,
-                                          ctx->request->connection->log);
+    if (lease) {
+        ngx_free(lease);
+    }
 }
 
 
