@@ -7,6 +7,7 @@
 #     and across nginx -s reload (the old worker's request ends there);
 #   - a request three times longer than its lease keeps its slot (renewal);
 #   - SIGKILL of the worker holding a lease frees it within lease + 1 s;
+#   - a worker that exits (TERM) releases the leases it holds;
 #   - RateLimit-Policy and RateLimit parse as RFC 8941 lists.
 #
 # A plain Test::More test: it starts its own servers and stops them by pid.
@@ -118,7 +119,8 @@ sub send_to {
     $by{$_->{status}}++ for map { http_read($_, timeout => 10) } @socks;
     is($by{200} // 0, 3, '12 concurrent slow requests, N=3: 3 admitted');
     is($by{429} // 0, 9, 'the other 9 rejected');
-    ok(wait_until(2, sub { held('three', $k) == 0 }),
+    # leases of 2 s renewed at 0.7 s: only a release frees them this soon
+    ok(wait_until(1, sub { held('three', $k) == 0 }),
        'every lease released when its request ended');
 }
 
@@ -214,6 +216,18 @@ sub send_to {
     my $took = time - $killed;
     ok($freed && $took <= 3.2,
        sprintf('freed %.1f s after the kill (lease 2 s + 1 s)', $took));
+    close $sock;
+}
+
+# A fast shutdown (TERM) while requests run: the exiting workers release
+# the leases they hold (not left for 30 s).
+{
+    my $k = fresh();
+    my $sock = send_to(1, "/long/slow?k=$k&d=5");
+    ok(wait_until(2, sub { held('long', $k) == 1 }), 'a lease is held');
+    kill 'TERM', $nginx[1]->pid;
+    ok(wait_until(2, sub { held('long', $k) == 0 }),
+       'the worker exiting on TERM released it');
     close $sock;
 }
 
