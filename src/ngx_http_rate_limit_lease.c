@@ -394,7 +394,8 @@ ngx_http_rate_limit_lease_send(ngx_http_rate_limit_lease_t **leases,
     }
 
     op->handler = ngx_http_rate_limit_lease_on_answer;
-    op->data = (void *) (uintptr_t) mode;
+    /* what the answer is counted against: the mode and how many */
+    op->data = (void *) (uintptr_t) ((n << 1) | (mode == RL_CORE_MODE_RENEW));
     op->nvalues = 1;
     op->values = (int64_t *) (op + 1);
     op->cmd = (char *) (op->values + 1);
@@ -440,28 +441,45 @@ static void
 ngx_http_rate_limit_lease_on_answer(ngx_http_rate_limit_op_t *op,
     ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
 {
-    rl_core_mode_e  mode;
+    int64_t     found;
+    uintptr_t   data;
+    ngx_uint_t  n, renew;
 
-    mode = (rl_core_mode_e) (uintptr_t) op->data;
+    data = (uintptr_t) op->data;
+    renew = data & 1;
+    n = data >> 1;
+    found = op->values[0];
 
-    if (answer == NGX_HTTP_RATE_LIMIT_ANSWER_OK && op->values[0] >= 0) {
-        if (mode == RL_CORE_MODE_RENEW) {
-            ngx_http_rate_limit_lease_stats.renewed += op->values[0];
-        } else {
-            ngx_http_rate_limit_lease_stats.released += op->values[0];
-        }
-
-    } else {
+    if (answer != NGX_HTTP_RATE_LIMIT_ANSWER_OK || found < 0
+        || (uint64_t) found > n)
+    {
         ngx_http_rate_limit_lease_stats.failed++;
         ngx_http_rate_limit_log_error(&ngx_http_rate_limit_lease_throttle,
                                       NGX_HTTP_RATE_LIMIT_LOG_REPLY,
                                       ngx_cycle->log,
                                       "rate_limit: lease %s failed: \"%V\" "
                                       "(%ui failed so far)",
-                                      mode == RL_CORE_MODE_RENEW
-                                      ? "renewal" : "release",
+                                      renew ? "renewal" : "release",
                                       text ? text : &ngx_http_rate_limit_lost,
                                       ngx_http_rate_limit_lease_stats.failed);
+
+    } else if (!renew) {
+        ngx_http_rate_limit_lease_stats.released += found;
+
+    } else {
+        ngx_http_rate_limit_lease_stats.renewed += found;
+
+        if ((ngx_uint_t) found < n) {
+            /* expired before its renewal: another request may have its
+               slot while it runs */
+            ngx_http_rate_limit_lease_stats.lost += n - found;
+            ngx_http_rate_limit_log_error(
+                &ngx_http_rate_limit_lease_throttle,
+                NGX_HTTP_RATE_LIMIT_LOG_LOST, ngx_cycle->log,
+                "rate_limit: %ui of %ui leases had expired before their "
+                "renewal (%ui so far)", n - (ngx_uint_t) found, n,
+                ngx_http_rate_limit_lease_stats.lost);
+        }
     }
 
     ngx_free(op);
