@@ -58,7 +58,7 @@
 
 -- Redis runs this whole body on every call, so it creates two closures
 -- (multi_zone, which every zone mode reads its zones with, and
--- multi_lease, the lease modes' counterpart) and no table but the
+-- multi_leases, the lease modes' loop) and no table but the
 -- reply (and, for two zones or more, one to hold them);
 -- numbers are validated with tonumber, a range and an integer test (which
 -- also refuse NaN, infinities and the empty string).  The algorithms call
@@ -230,57 +230,50 @@ if multi_mode == 'check' then
     return multi_reply
 end
 
--- Modes renew and release: the leases' arguments, checked.
-local function multi_lease(i)
-    local a = 6 * i - 1
-    local member, lease = multi_argv[a + 1], tonumber(multi_argv[a + 2])
-    if not (multi_argv[a] == 'concurrency' and member ~= '' and lease
-            and lease >= 1 and lease < 2^53 and lease % 1 == 0
-            and i <= multi_nkeys) then
-        return nil, 'ERR rate_limit: lease ' .. i .. ': bad arguments'
+-- Modes renew and release: apply(key, member, lease_us) for each lease,
+-- its arguments checked; the reply {found}, the sum of what apply returns
+-- (0 or 1 each).
+local function multi_leases(apply)
+    if multi_nkeys ~= multi_z then
+        return redis.error_reply('ERR rate_limit: ' .. multi_mode
+                                 .. ': one key per lease')
     end
-    return member, lease
+    local found = 0
+    for i = 1, multi_z do
+        local a = 6 * i - 1
+        local member, lease = multi_argv[a + 1], tonumber(multi_argv[a + 2])
+        if not (multi_argv[a] == 'concurrency' and member ~= '' and lease
+                and lease >= 1 and lease < 2^53 and lease % 1 == 0) then
+            return redis.error_reply('ERR rate_limit: lease ' .. i
+                                     .. ': bad arguments')
+        end
+        found = found + apply(multi_keys[i], member, lease)
+    end
+    return {found}
 end
 
 -- Mode renew.
 if multi_mode == 'renew' then
-    if multi_nkeys ~= multi_z then
-        return redis.error_reply('ERR rate_limit: renew: one key per lease')
-    end
-    local found = 0
-    for i = 1, multi_z do
-        local member, lease = multi_lease(i)
-        if member == nil then
-            return redis.error_reply(lease)
-        end
+    return multi_leases(function(key, member, lease)
         local expiry = string.format('%d', multi_now + lease)
-        if redis.call('ZADD', multi_keys[i], 'XX', 'CH', expiry, member)
-           == 1 then
-            found = found + 1
-            redis.call('PEXPIRE', multi_keys[i],
+        if redis.call('ZADD', key, 'XX', 'CH', expiry, member) == 1 then
+            redis.call('PEXPIRE', key,
                        string.format('%d', math.ceil(lease / 1000)))
-        elseif redis.call('ZSCORE', multi_keys[i], member) then
-            -- renewed twice in one µs: still there
-            found = found + 1
+            return 1
         end
-    end
-    return {found}
+        -- unchanged: renewed twice in one µs, or gone
+        if redis.call('ZSCORE', key, member) then
+            return 1
+        end
+        return 0
+    end)
 end
 
 -- Mode release.
 if multi_mode == 'release' then
-    if multi_nkeys ~= multi_z then
-        return redis.error_reply('ERR rate_limit: release: one key per lease')
-    end
-    local found = 0
-    for i = 1, multi_z do
-        local member, lease = multi_lease(i)
-        if member == nil then
-            return redis.error_reply(lease)
-        end
-        found = found + redis.call('ZREM', multi_keys[i], member)
-    end
-    return {found}
+    return multi_leases(function(key, member)
+        return redis.call('ZREM', key, member)
+    end)
 end
 
 return redis.error_reply('ERR rate_limit: unknown mode')

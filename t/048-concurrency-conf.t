@@ -11,14 +11,19 @@ plan tests => repeat_each() * (blocks() * 3 + 3);
 
 no_long_string();
 
-# A block with no http_config includes its html/limits.conf, which nginx
-# must refuse, naming line 2 of it.
+# A block with a "--- zone" section is a zone line nginx must refuse: it
+# goes into html/limits.conf, included at the http level, and the
+# "--- emerg" message must name line 2 of that file.
 add_block_preprocessor(sub {
     my $block = shift;
 
-    return if defined $block->http_config;
+    return unless defined $block->zone;
 
+    my ($zone) = $block->zone =~ /^(.*?)\s*$/s;
     my ($msg) = $block->emerg =~ /^(.*?)\s*$/s;
+    $block->set_value('user_files', ">>> limits.conf\n"
+        . "rate_limit_redis 127.0.0.1:6379;\n"
+        . "rate_limit_zone c key=\$remote_addr $zone;\n");
     $block->set_value('http_config', "    include ../html/limits.conf;\n");
     $block->set_value('config', "    location = /t { empty_gif; }\n");
     $block->set_value('must_die', '');
@@ -33,110 +38,88 @@ run_tests();
 __DATA__
 
 === TEST: concurrency with rate=
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 rate=10r/s;
+--- zone
+concurrency=3 rate=10r/s
 --- emerg
 "rate" is not allowed with "concurrency" in zone "c"
 
 
 
 === TEST: concurrency with burst=
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr burst=2 concurrency=3;
+--- zone
+burst=2 concurrency=3
 --- emerg
 "burst" is not allowed with "concurrency" in zone "c"
 
 
 
 === TEST: concurrency with algorithm=
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 algorithm=gcra;
+--- zone
+concurrency=3 algorithm=gcra
 --- emerg
 "algorithm" is not allowed with "concurrency" in zone "c"
 
 
 
 === TEST: concurrency with cache=
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 cache=100;
+--- zone
+concurrency=3 cache=100
 --- emerg
 "cache" is not allowed with "concurrency" in zone "c"
 
 
 
 === TEST: algorithm=concurrency is not a name
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr rate=1r/s algorithm=concurrency;
+--- zone
+rate=1r/s algorithm=concurrency
 --- emerg
 unknown algorithm "concurrency"
 
 
 
 === TEST: concurrency=0
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=0;
+--- zone
+concurrency=0
 --- emerg
 invalid concurrency "0", must be between 1 and 1000000
 
 
 
 === TEST: concurrency too large
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=1000001;
+--- zone
+concurrency=1000001
 --- emerg
 invalid concurrency "1000001", must be between 1 and 1000000
 
 
 
 === TEST: lease in milliseconds
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 lease=500ms;
+--- zone
+concurrency=3 lease=500ms
 --- emerg
 invalid lease "500ms", must be whole seconds between 1s and 3600s (1h)
 
 
 
 === TEST: lease of 0
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 lease=0;
+--- zone
+concurrency=3 lease=0
 --- emerg
 invalid lease "0", must be whole seconds between 1s and 3600s (1h)
 
 
 
 === TEST: lease over an hour
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr concurrency=3 lease=61m;
+--- zone
+concurrency=3 lease=61m
 --- emerg
 invalid lease "61m", must be whole seconds between 1s and 3600s (1h)
 
 
 
 === TEST: lease without concurrency
---- user_files
->>> limits.conf
-rate_limit_redis 127.0.0.1:6379;
-rate_limit_zone c key=$remote_addr rate=1r/s lease=10s;
+--- zone
+rate=1r/s lease=10s
 --- emerg
 "lease" needs "concurrency" in zone "c"
 
