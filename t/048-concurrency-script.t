@@ -64,7 +64,8 @@ sub check {
     my $k = fresh();
     my $g = key_name('gz', "g$$", 'g');
     my $rep = check('m1', [concurrency => 1, $L, 0, [$k]]);
-    is_deeply($rep, [1, 1, 0, 3000, 3000, 0], 'check: admitted, the slot taken');
+    is_deeply($rep, [1, 1, 0, 3000, 3000, 0],
+              'check: admitted, the slot taken');
     $rep = check('m2', [concurrency => 1, $L, 0, [$k]]);
     is_deeply([@$rep[0, 2]], [0, 0], 'check: the second rejected');
 

@@ -106,11 +106,11 @@ rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
 /*
  * Validates a whole limit and fills the default burst (gcra: 0,
  * token_bucket: N).  A concurrency limit: count 1..RL_CORE_CONCURRENCY_MAX,
- * period_s (the lease) RL_CORE_LEASE_MIN_S..RL_CORE_LEASE_MAX_S, no burst.  On failure writes a NUL-terminated message for
- * "nginx -t" into err (at most errlen bytes, NGINX's wording, for example
- * "\"burst\" is not allowed with algorithm=fixed_window" or a message that
- * names the numeric bound it enforces) and returns RL_CORE_EINVAL or
- * RL_CORE_ERANGE.
+ * period_s (the lease) RL_CORE_LEASE_MIN_S..RL_CORE_LEASE_MAX_S, no burst.
+ * On failure writes a NUL-terminated message for "nginx -t" into err (at
+ * most errlen bytes, NGINX's wording, for example "\"burst\" is not
+ * allowed with algorithm=fixed_window" or a message that names the
+ * numeric bound it enforces) and returns RL_CORE_EINVAL or RL_CORE_ERANGE.
  */
 rl_core_status_e rl_core_check_limit(rl_core_limit_t *limit, char *err,
     size_t errlen) RL_CORE_NOEXCEPT;
