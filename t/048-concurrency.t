@@ -3,8 +3,9 @@
 # forking HTTP server that answers /?d=SECONDS after that many seconds).
 #
 #   - 12 concurrent slow requests of one key, N=3: exactly 3 admitted;
-#   - the lease is released when the request ends, when the client leaves,
-#     and across nginx -s reload (the old worker's request ends there);
+#   - the lease is released when the request ends, when the client leaves
+#     (also before its check was answered), and across nginx -s reload (the
+#     old worker's request ends there);
 #   - a request three times longer than its lease keeps its slot (renewal);
 #   - SIGKILL of the worker holding a lease frees it within lease + 1 s;
 #   - a worker that exits (TERM) releases the leases it holds;
@@ -157,6 +158,21 @@ sub send_to {
     close $sock;
     ok(wait_until(2, sub { held('long', $k) == 0 }),
        'the client left: the lease is released');
+    is(get(1, "/long/fast?k=$k")->{status}, 200, 'and the slot is free');
+}
+
+# The client leaves while its check waits in Redis (paused): the check
+# still takes the lease when Redis resumes, and the release sent when the
+# request ended, queued behind it, removes it (not left for 30 s).
+{
+    my $k = fresh();
+    # shorter than connect_timeout (1 s), which would drop the connection
+    Test::RateLimit::Client::redis_pause(800);
+    my $sock = send_to(0, "/long/fast?k=$k");
+    sleep 0.3;                  # the check is written, Redis holds it
+    close $sock;                # nginx sees the client gone at once
+    ok(wait_until(4, sub { held('long', $k) == 0 }),
+       'left before the answer: the lease the check took is released');
     is(get(1, "/long/fast?k=$k")->{status}, 200, 'and the slot is free');
 }
 
