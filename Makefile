@@ -33,7 +33,8 @@ CORE_LIB    := $(CORE_BUILD)/librl_core.a
 CORE_FLAGS  := -std=c++17 -O2 -g -fPIC -fvisibility=hidden \
                -Wall -Wextra -Werror -Isrc/core $(CORE_CXXFLAGS)
 
-LUA_ALGS    := gcra token_bucket fixed_window sliding_window sliding_log
+LUA_ALGS    := gcra token_bucket fixed_window sliding_window sliding_log \
+               concurrency
 LUA_SRCS    := $(wildcard lua/*.lua)
 
 GLUE_SRCS   := config config.make $(wildcard src/*.c src/*.h)

@@ -7,17 +7,17 @@
 --
 -- ARGV[1]   now_us: Unix time in µs, or "0" for Redis TIME (read once, for
 --           every zone); only tests pass another value.
--- ARGV[2]   mode: check, charge or refund (below); any other is an error
---           reply "ERR rate_limit: unknown mode".  Each mode is a block
---           of its own after the common part.
+-- ARGV[2]   mode: check, charge, refund, renew or release (below); any
+--           other is an error reply "ERR rate_limit: unknown mode".
+--           Each mode is a block of its own after the common part.
 -- ARGV[3]   lease member: a string unique to the request, for the modes
 --           that keep leases; "" when the call has none.
 -- ARGV[4]   Z, the number of zones (>= 1).
 -- ARGV[5 + 6 * (i - 1) ...], for zone i = 1 .. Z, six arguments:
 --           algorithm  gcra | token_bucket | fixed_window | sliding_window
---                      | sliding_log
+--                      | sliding_log | concurrency
 --           n          units per period (>= 1)
---           period_us  the period in µs (>= 1)
+--           period_us  the period in µs (>= 1); concurrency: the lease
 --           burst      gcra: excess units (>= 0); token_bucket: the
 --                      capacity (>= 1); the others ignore it (pass 0)
 --           cost       units this request takes, 0 .. 2^53 (0: checks
@@ -48,11 +48,23 @@
 -- arguments and keys are good.
 -- Reply: Z integers, each zone's remaining after the charge (0 in debt).
 --
+-- Modes renew and release (concurrency leases, many requests' at once: one
+-- command per worker per renewal round).  ARGV[3] is "", ARGV[4] L, the
+-- number of leases, then six arguments per lease, in the zone layout's
+-- shape so that the checks above apply:
+--           concurrency  member  lease_us  0  0  1
+-- (the member where n is), and KEYS[i] is lease i's key,
+-- PREFIX:{ZONE:CLIENT}:cc.  renew moves each lease that still exists to
+-- Redis now + lease_us (ZADD XX) and the key's expiry to the same time;
+-- release removes each (ZREM).  Reply: {found}, the number of leases that
+-- existed (renewed or removed); the module only counts it.
+--
 -- Bad arguments, or a window the candidate keys lack, give an error reply
 -- "ERR rate_limit: ...".
 
--- Redis runs this whole body on every call, so it creates one closure
--- (multi_zone, which every mode reads its zones with) and no table but the
+-- Redis runs this whole body on every call, so it creates two closures
+-- (multi_zone, which every zone mode reads its zones with, and
+-- multi_leases, the lease modes' loop) and no table but the
 -- reply (and, for two zones or more, one to hold them);
 -- numbers are validated with tonumber, a range and an integer test (which
 -- also refuse NaN, infinities and the empty string).  The algorithms call
@@ -159,7 +171,8 @@ if multi_mode == 'check' then
         end
 
         allowed, limit, remaining, reset, retry, s1, s2, s3 =
-            check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now)
+            check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now,
+                  false, multi_argv[3])
         if allowed == nil then
             return redis.error_reply(limit)
         end
@@ -275,8 +288,9 @@ end
 -- deleted): gcra moves TAT back by cost emission intervals; token_bucket
 -- puts cost tokens back; fixed_window and sliding_window take cost off
 -- the current window's counter; sliding_log removes its cost newest
--- members.  A refund that reaches a window after the check's gives back
--- to that window.
+-- members; a concurrency zone drops the request's lease (ARGV[3]).  A
+-- refund that reaches a window after the check's gives back to that
+-- window.
 -- Reply: Z integers, the units each zone got back.
 if multi_mode == 'refund' then
     local multi_reply, multi_k = {}, 0
@@ -290,6 +304,9 @@ if multi_mode == 'refund' then
         if alg == 'sliding_log' then
             given = #redis.call('ZPOPMAX', key, string.format('%d', cost))
                     / 2
+        elseif alg == 'concurrency' then
+            -- the lease the check added
+            given = redis.call('ZREM', key, multi_argv[3])
         elseif cost > 0 then
             -- the state as of now, this call consuming nothing
             local allowed, _, _, _, _, s1, s2, s3 =
@@ -339,6 +356,52 @@ if multi_mode == 'refund' then
                                  .. ' keys, the zones ' .. multi_k)
     end
     return multi_reply
+end
+
+-- Modes renew and release: apply(key, member, lease_us) for each lease,
+-- its arguments checked; the reply {found}, the sum of what apply returns
+-- (0 or 1 each).
+local function multi_leases(apply)
+    if multi_nkeys ~= multi_z then
+        return redis.error_reply('ERR rate_limit: ' .. multi_mode
+                                 .. ': one key per lease')
+    end
+    local found = 0
+    for i = 1, multi_z do
+        local a = 6 * i - 1
+        local member, lease = multi_argv[a + 1], tonumber(multi_argv[a + 2])
+        if not (multi_argv[a] == 'concurrency' and member ~= '' and lease
+                and lease >= 1 and lease < 2^53 and lease % 1 == 0) then
+            return redis.error_reply('ERR rate_limit: lease ' .. i
+                                     .. ': bad arguments')
+        end
+        found = found + apply(multi_keys[i], member, lease)
+    end
+    return {found}
+end
+
+-- Mode renew.
+if multi_mode == 'renew' then
+    return multi_leases(function(key, member, lease)
+        local expiry = string.format('%d', multi_now + lease)
+        if redis.call('ZADD', key, 'XX', 'CH', expiry, member) == 1 then
+            redis.call('PEXPIRE', key,
+                       string.format('%d', math.ceil(lease / 1000)))
+            return 1
+        end
+        -- unchanged: renewed twice in one µs, or gone
+        if redis.call('ZSCORE', key, member) then
+            return 1
+        end
+        return 0
+    end)
+end
+
+-- Mode release.
+if multi_mode == 'release' then
+    return multi_leases(function(key, member)
+        return redis.call('ZREM', key, member)
+    end)
 end
 
 return redis.error_reply('ERR rate_limit: unknown mode')

@@ -4,9 +4,11 @@
 --
 --   return rl_standalone(PFX_check, PFX_commit, 'ALG', burst_min)
 --
--- ARGV      now_us, n, period_us, burst[, cost]: integers below 2^53;
---           now_us "0" takes the time from Redis TIME; n and period_us at
---           least 1, burst at least burst_min, cost (default 1) at least 0.
+-- ARGV      now_us, n, period_us, burst[, cost[, member]]: integers below
+--           2^53 but the member; now_us "0" takes the time from Redis TIME;
+--           n and period_us at least 1, burst at least burst_min, cost
+--           (default 1) at least 0; member (a string, for concurrency) is
+--           passed to check after its peek argument.
 -- Reply     the algorithm's {allowed, limit, remaining, reset_after_ms,
 --           retry_after_ms}, or an error reply that names ALG and the bad
 --           argument.  Writes only when the algorithm admits.
@@ -30,7 +32,8 @@ local function rl_standalone(check, commit, alg, burst_min)
         a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
     end
     -- check returns the reply's five values, then what commit needs
-    local r = {check(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1])}
+    local r = {check(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1], false,
+                     ARGV[6])}
     if r[1] == nil then
         return redis.error_reply(r[2])
     end

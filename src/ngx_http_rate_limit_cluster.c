@@ -313,7 +313,8 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
             zreq[i] = op->zones[req->order[grp->first + i]];
         }
 
-        if (rl_core_request_size(zreq, grp->count, 0, &bytes) != RL_CORE_OK)
+        if (rl_core_request_size(zreq, grp->count, op->lease_len, &bytes)
+            != RL_CORE_OK)
         {
             goto failed;
         }
@@ -345,9 +346,9 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
         part->op.values = (int64_t *) (part + 1);
         part->op.cmd = (char *) (part->op.values + part->op.nvalues);
 
-        if (rl_core_request_build(zreq, grp->count, RL_CORE_MODE_CHECK, NULL,
-                                  0, op->now_ms, part->op.cmd, bytes,
-                                  &part->op.len)
+        if (rl_core_request_build(zreq, grp->count, RL_CORE_MODE_CHECK,
+                                  op->lease, op->lease_len, op->now_ms,
+                                  part->op.cmd, bytes, &part->op.len)
             != RL_CORE_OK)
         {
             goto failed;
@@ -360,8 +361,8 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
         part->refund = part->op.cmd + bytes;
 
         if (rl_core_request_build(zreq, grp->count, RL_CORE_MODE_REFUND,
-                                  NULL, 0, op->now_ms, part->refund, rbytes,
-                                  &part->refund_len)
+                                  op->lease, op->lease_len, op->now_ms,
+                                  part->refund, rbytes, &part->refund_len)
             != RL_CORE_OK)
         {
             goto failed;

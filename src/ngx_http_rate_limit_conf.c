@@ -20,6 +20,7 @@
 
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_PORT     6379
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_CACHE    10000
+#define NGX_HTTP_RATE_LIMIT_DEFAULT_LEASE    30          /* seconds */
 #define NGX_HTTP_RATE_LIMIT_MAX_CONNECTIONS  64
 #define NGX_HTTP_RATE_LIMIT_MAX_PENDING      1000000
 /* SELECT takes a C int; Redis's "databases" is bounded by it too */
@@ -44,6 +45,8 @@ static char *ngx_http_rate_limit_redis_mode(ngx_conf_t *cf,
     ngx_http_rate_limit_redis_conf_t *rcf, ngx_array_t *addrs);
 static char *ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_rate_limit_concurrency_zone(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone);
 static char *ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *value);
 static char *ngx_http_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -785,7 +788,21 @@ ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (zone->limit.count == 0) {
+    if (zone->concurrency) {
+        rv = ngx_http_rate_limit_concurrency_zone(cf, zone);
+        if (rv != NGX_CONF_OK) {
+            zone->key = NULL;
+            return rv;
+        }
+
+    } else if (zone->lease) {
+        zone->key = NULL;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"lease\" needs \"concurrency\" in zone \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+
+    } else if (zone->limit.count == 0) {
         zone->key = NULL;
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone \"%V\" must have \"rate\" parameter",
@@ -962,6 +979,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     }
 
     if (ngx_http_rate_limit_param(value, "rate=", &s) == NGX_OK) {
+        zone->rate_param = "rate";
+
         rc = rl_core_parse_rate((char *) s.data, s.len, &zone->limit.count,
                                 &zone->limit.period_s);
 
@@ -984,6 +1003,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     }
 
     if (ngx_http_rate_limit_param(value, "burst=", &s) == NGX_OK) {
+        zone->rate_param = "burst";
+
         n = ngx_atoi(s.data, s.len);
         /* the core names the bounds a number breaks, with the rate's */
 
@@ -1001,6 +1022,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     }
 
     if (ngx_http_rate_limit_param(value, "algorithm=", &s) == NGX_OK) {
+        zone->rate_param = "algorithm";
+
         if (rl_core_parse_algorithm((char *) s.data, s.len,
                                     &zone->limit.algorithm)
             != RL_CORE_OK)
@@ -1028,6 +1051,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
     }
 
     if (ngx_http_rate_limit_param(value, "cache=", &s) == NGX_OK) {
+        zone->rate_param = "cache";
+
         /* a worker that cannot make its cache could not start at all */
 
         n = ngx_atoi(s.data, s.len);
@@ -1059,14 +1084,73 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
         return NGX_CONF_OK;
     }
 
+    if (ngx_http_rate_limit_param(value, "concurrency=", &s) == NGX_OK) {
+        n = ngx_atoi(s.data, s.len);
+        if (n <= 0 || n > RL_CORE_CONCURRENCY_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid concurrency \"%V\", must be "
+                               "between 1 and %d", &s,
+                               RL_CORE_CONCURRENCY_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->concurrency = n;
+
+        return NGX_CONF_OK;
+    }
+
     if (ngx_http_rate_limit_param(value, "fallback=", &s) == NGX_OK) {
         return ngx_http_rate_limit_fallback_param(cf, zone, &s);
+    }
+
+    if (ngx_http_rate_limit_param(value, "lease=", &s) == NGX_OK) {
+        zone->lease = ngx_parse_time(&s, 1);
+        if (zone->lease == (time_t) NGX_ERROR
+            || zone->lease < RL_CORE_LEASE_MIN_S
+            || zone->lease > RL_CORE_LEASE_MAX_S)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid lease \"%V\", must be whole "
+                               "seconds between %ds and %ds (1h)", &s,
+                               RL_CORE_LEASE_MIN_S, RL_CORE_LEASE_MAX_S);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\"", value);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * concurrency=N [lease=T]: no rate, burst, algorithm or deny cache (a
+ * release frees a slot early, so a cached rejection could outlive it).
+ */
+
+static char *
+ngx_http_rate_limit_concurrency_zone(ngx_conf_t *cf,
+    ngx_http_rate_limit_zone_t *zone)
+{
+    if (zone->rate_param) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is not allowed with \"concurrency\" "
+                           "in zone \"%V\"", zone->rate_param, &zone->name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->limit.algorithm = RL_CORE_ALG_CONCURRENCY;
+    zone->limit.count = zone->concurrency;
+    zone->limit.period_s = zone->lease ? (uint64_t) zone->lease
+                           : NGX_HTTP_RATE_LIMIT_DEFAULT_LEASE;
+    zone->cache = 0;
+
+    /* the bounds are checked with every limit's, by the core */
+
+    return NGX_CONF_OK;
 }
 
 

@@ -116,7 +116,9 @@ ngx_http_rate_limit_set_fields(ngx_http_request_t *r,
         fz[n].name = (char *) zone->name.data;
         fz[n].name_len = zone->name.len;
         fz[n].count = zone->limit.count;
-        fz[n].period_s = zone->limit.period_s;
+        /* 0: a concurrency zone, whose items have no window */
+        fz[n].period_s = ngx_http_rate_limit_is_concurrency(zone)
+                         ? 0 : zone->limit.period_s;
         fz[n].result = ctx->results[i];
         n++;
 

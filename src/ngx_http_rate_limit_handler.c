@@ -259,6 +259,7 @@ ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle)
     }
 
     ngx_http_rate_limit_metrics_init_worker();
+    ngx_http_rate_limit_lease_init(cycle);
 
     return ngx_http_rate_limit_link_init(cycle, rmcf->redis);
 }
@@ -269,6 +270,9 @@ ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle)
 {
     ngx_uint_t  i;
 
+    /* before the link closes: the releases are written first */
+
+    ngx_http_rate_limit_lease_exit();
     ngx_http_rate_limit_link_exit();
     ngx_http_rate_limit_metrics_exit_worker();
 
@@ -495,7 +499,13 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
         zreq[i].cost = ctx->costs[i];
     }
 
-    if (rl_core_request_size(zreq, ctx->nzones, 0, &bytes) != RL_CORE_OK) {
+    if (ngx_http_rate_limit_lease_member(ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rl_core_request_size(zreq, ctx->nzones, ctx->member.len, &bytes)
+        != RL_CORE_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -531,11 +541,13 @@ ngx_http_rate_limit_send(ngx_http_request_t *r,
     ngx_memset(op->answered, 1, ctx->nzones);
     op->zones = zreq;
     op->nzones = ctx->nzones;
+    op->lease = (char *) ctx->member.data;
+    op->lease_len = ctx->member.len;
     op->now_ms = ngx_http_rate_limit_wall_msec();
     op->fail_closed = !(ctx->lcf->fail_open || ctx->lcf->dry_run);
 
-    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK, NULL, 0,
-                              op->now_ms,
+    if (rl_core_request_build(zreq, ctx->nzones, RL_CORE_MODE_CHECK,
+                              op->lease, op->lease_len, op->now_ms,
                               op->cmd, bytes, &op->len)
         != RL_CORE_OK)
     {
@@ -736,6 +748,13 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
         /* a zone left out for a bad value: the fail policy */
         ctx->outcome = (left || ctx->bad) ? NGX_HTTP_RATE_LIMIT_ERROR
                                           : NGX_HTTP_RATE_LIMIT_PASSED;
+
+        /*
+         * Not rejected: every zone Redis answered took what it admits,
+         * leases too (held until the request ends; no memory: they
+         * expire after their length).
+         */
+        (void) ngx_http_rate_limit_lease_admitted(ctx);
 
         if (ctx->outcome == NGX_HTTP_RATE_LIMIT_ERROR || ctx->lcf->dry_run) {
             return;
@@ -1013,6 +1032,10 @@ ngx_http_rate_limit_cleanup(void *data)
     if (ctx->wait.posted) {
         ngx_delete_posted_event(&ctx->wait);
     }
+
+    /* every way a request ends comes here: its leases end with it */
+
+    ngx_http_rate_limit_lease_end(ctx);
 }
 
 

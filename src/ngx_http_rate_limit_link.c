@@ -1799,6 +1799,49 @@ ngx_http_rate_limit_link_flush_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * The worker is about to exit (exit_process, before link_exit): what
+ * waits is handed to hiredis and written with one nonblocking write per
+ * connection, without waiting for room or answers (concurrency leases
+ * released at exit).  What does not fit is lost: leases expire anyway.
+ */
+
+void
+ngx_http_rate_limit_link_flush_now(void)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_rate_limit_conn_t  *conn;
+    ngx_http_rate_limit_link_t  *link;
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL) {
+        return;
+    }
+
+    for (n = 0; n < link->nnodes; n++) {
+        for (i = 0; i < link->nodes[n]->nconns; i++) {
+            conn = &link->nodes[n]->conns[i];
+
+            if (conn->ac == NULL || conn->st.state != RL_CORE_CONN_UP) {
+                continue;
+            }
+
+            if (sdslen(conn->ac->c.obuf) != 0) {
+                redisAsyncHandleWrite(conn->ac);
+            }
+
+            if (conn->ac != NULL) {
+                ngx_http_rate_limit_link_flush_handler(&conn->flush);
+            }
+
+            if (conn->ac != NULL && sdslen(conn->ac->c.obuf) != 0) {
+                redisAsyncHandleWrite(conn->ac);
+            }
+        }
+    }
+}
+
+
 static void
 ngx_http_rate_limit_link_retry_handler(ngx_event_t *ev)
 {

@@ -61,6 +61,8 @@ struct ngx_http_rate_limit_op_s {
      */
     const rl_core_zone_request_t       *zones;
     ngx_uint_t                          nzones;
+    const char                         *lease;  /* the lease member */
+    size_t                              lease_len;
     uint64_t                            now_ms;
     u_char                             *answered;
     unsigned                            fail_closed:1;
@@ -128,6 +130,12 @@ ngx_uint_t ngx_http_rate_limit_link_nodes(void);
  */
 int ngx_http_rate_limit_link_auth(ngx_str_t *username, ngx_str_t *password,
     const char **argv, size_t *argvlen);
+
+/*
+ * At exit, before link_exit: writes what waits, once, without waiting
+ * (best effort).
+ */
+void ngx_http_rate_limit_link_flush_now(void);
 
 /*
  * A copy of src in memory of the link's own (ngx_alloc, NUL-terminated,

@@ -52,6 +52,12 @@ typedef struct {
     /* in shared memory, set when the zone is made (NULL: not counted) */
     ngx_http_rate_limit_zone_metrics_t  *metrics;
 
+    /* concurrency=N (0: a rate zone) and lease=, while parsing */
+    ngx_uint_t                  concurrency;
+    time_t                      lease;
+    char                       *rate_param; /* a rate zone's parameter
+                                               given, for the error */
+
     /* the first "rate_limit NAME" that used it, for "unknown zone" */
     u_char                     *used_file;
     ngx_uint_t                  used_line;
@@ -232,6 +238,11 @@ typedef struct {
     unsigned                    bad:1;      /* a rule's value was bad: the
                                                fail policy unless a zone
                                                rejects */
+
+    /* concurrency zones: the request's lease member (empty: none) and
+       the leases it holds, in ngx_http_rate_limit_lease.c's registry */
+    ngx_str_t                   member;
+    void                       *leases;
 } ngx_http_rate_limit_ctx_t;
 
 
@@ -260,6 +271,16 @@ ngx_int_t ngx_http_rate_limit_rule_eval(ngx_http_request_t *r,
 
 /* ngx_http_rate_limit_charge.c */
 ngx_int_t ngx_http_rate_limit_charge_handler(ngx_http_request_t *r);
+
+/* ngx_http_rate_limit_lease.c */
+void ngx_http_rate_limit_lease_init(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_rate_limit_lease_admitted(ngx_http_rate_limit_ctx_t *ctx);
+ngx_int_t ngx_http_rate_limit_lease_member(ngx_http_rate_limit_ctx_t *ctx);
+void ngx_http_rate_limit_lease_end(ngx_http_rate_limit_ctx_t *ctx);
+void ngx_http_rate_limit_lease_exit(void);
+
+#define ngx_http_rate_limit_is_concurrency(zone)                              \
+    ((zone)->limit.algorithm == RL_CORE_ALG_CONCURRENCY)
 
 /* ngx_http_rate_limit_handler.c */
 ngx_int_t ngx_http_rate_limit_handler(ngx_http_request_t *r);

@@ -72,7 +72,8 @@ sub zone_reply {
     my $dir = tempdir(CLEANUP => 1);
     my $root = "$FindBin::Bin/..";
     system('sh', "$root/src/core/embed_scripts.sh", "$dir/s.cpp",
-           qw(gcra token_bucket fixed_window sliding_window sliding_log)) == 0
+           qw(gcra token_bucket fixed_window sliding_window sliding_log
+              concurrency)) == 0
         or die 'embed_scripts.sh failed';
     open my $fh, '<', "$dir/s.cpp" or die $!;
     my ($embedded) = join('', <$fh>) =~ /scriptSha1\[\] = "([0-9a-f]{40})"/;

@@ -18,7 +18,11 @@ constexpr Algorithm algorithms[RL_CORE_ALG_COUNT] = {
     { "fixed_window",   "fw", 3, 1, true,  false },
     { "sliding_window", "sw", 4, 2, true,  false },
     { "sliding_log",    "sl", 1, 0, false, false },
+    { "concurrency",    "cc", 1, 0, false, false },
 };
+
+// algorithm= names the first five; concurrency= makes the last.
+constexpr unsigned configurable = RL_CORE_ALG_CONCURRENCY;
 
 }  // namespace
 
@@ -36,7 +40,7 @@ const Algorithm *findAlgorithm(rl_core_algorithm_e algorithm) noexcept
 rl_core_status_e parseAlgorithm(std::string_view s,
     rl_core_algorithm_e &algorithm) noexcept
 {
-    for (unsigned i = 0; i < RL_CORE_ALG_COUNT; i++) {
+    for (unsigned i = 0; i < configurable; i++) {
         if (algorithms[i].name == s) {
             algorithm = static_cast<rl_core_algorithm_e>(i);
             return RL_CORE_OK;

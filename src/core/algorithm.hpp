@@ -1,6 +1,6 @@
 #pragma once
 
-// The five algorithms as the rest of the core sees them: the name used in
+// The algorithms (the five of algorithm= and concurrency) as the rest of the core sees them: the name used in
 // configuration (and passed to the script), the tag in Redis keys, and how
 // many candidate keys a zone passes.
 

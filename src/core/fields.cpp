@@ -95,6 +95,13 @@ std::size_t formatPolicy(char *buf, std::size_t cap,
         putName(w, zones[i], i);
         w.put(std::string_view("q="));
         w.put(zones[i].count);
+
+        if (zones[i].period_s == 0) {
+            // a concurrency zone: requests in progress, not per window
+            w.put(std::string_view(";qu=\"concurrent-requests\""));
+            continue;
+        }
+
         w.put(std::string_view(";w="));
         w.put(zones[i].period_s);
     }
@@ -122,6 +129,12 @@ std::size_t formatRatelimit(char *buf, std::size_t cap,
         putName(w, zones[i], i);
         w.put(std::string_view("r="));
         w.put(r.remaining);
+
+        if (zones[i].period_s == 0) {
+            // free slots: a release, not a time, makes more
+            continue;
+        }
+
         w.put(std::string_view(";t="));
         w.put(t);
     }

@@ -192,6 +192,35 @@ bool isNameByte(char c) noexcept
            || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
+// concurrency=N lease=T: no rate; the lease's period is what the worker
+// renews at a third of (so at least 1 ms).
+rl_core_status_e checkConcurrency(const rl_core_limit_t &limit, char *err,
+    std::size_t errlen) noexcept
+{
+    if (limit.burst_set) {
+        return fail(RL_CORE_EINVAL, err, errlen,
+                    "\"burst\" is not allowed with \"concurrency\"");
+    }
+
+    if (limit.count < 1 || limit.count > RL_CORE_CONCURRENCY_MAX) {
+        return fail(RL_CORE_ERANGE, err, errlen,
+                    "concurrency=%" PRIu64 " is out of range: N must be "
+                    "between 1 and %d", limit.count,
+                    RL_CORE_CONCURRENCY_MAX);
+    }
+
+    if (limit.period_s < RL_CORE_LEASE_MIN_S
+        || limit.period_s > RL_CORE_LEASE_MAX_S)
+    {
+        return fail(RL_CORE_ERANGE, err, errlen,
+                    "lease of %" PRIu64 " s is out of range: it must be "
+                    "between %d s and %d s (1h)", limit.period_s,
+                    RL_CORE_LEASE_MIN_S, RL_CORE_LEASE_MAX_S);
+    }
+
+    return RL_CORE_OK;
+}
+
 }  // namespace
 
 rl_core_status_e checkLimit(rl_core_limit_t &limit, char *err,
@@ -201,6 +230,10 @@ rl_core_status_e checkLimit(rl_core_limit_t &limit, char *err,
 
     if (alg == nullptr) {
         return fail(RL_CORE_EINVAL, err, errlen, "unknown algorithm");
+    }
+
+    if (limit.algorithm == RL_CORE_ALG_CONCURRENCY) {
+        return checkConcurrency(limit, err, errlen);
     }
 
     if (limit.burst_set && !alg->takesBurst) {
@@ -236,6 +269,7 @@ rl_core_status_e checkLimit(rl_core_limit_t &limit, char *err,
         rc = checkSlidingLog(checked, err, errlen);
         break;
     case RL_CORE_ALG_FIXED_WINDOW:
+    case RL_CORE_ALG_CONCURRENCY:
         break;
     }
 

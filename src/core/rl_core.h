@@ -48,10 +48,17 @@ typedef enum {
     RL_CORE_ALG_TOKEN_BUCKET,
     RL_CORE_ALG_FIXED_WINDOW,
     RL_CORE_ALG_SLIDING_WINDOW,
-    RL_CORE_ALG_SLIDING_LOG
+    RL_CORE_ALG_SLIDING_LOG,
+    RL_CORE_ALG_CONCURRENCY     /* concurrency=N: count = N, period_s = the
+                                   lease; never named by algorithm= */
 } rl_core_algorithm_e;
 
-#define RL_CORE_ALG_COUNT  5
+#define RL_CORE_ALG_COUNT  6
+
+/* concurrency=N and lease= bounds (lease in seconds; lease/3 >= 1 ms). */
+#define RL_CORE_CONCURRENCY_MAX    1000000
+#define RL_CORE_LEASE_MIN_S        1
+#define RL_CORE_LEASE_MAX_S        3600
 
 
 /* Longest client key used as is; longer ones become "#" + SHA-1 hex. */
@@ -100,17 +107,21 @@ typedef struct {
 rl_core_status_e rl_core_parse_rate(const char *s, size_t len,
     uint64_t *count, uint64_t *period_s) RL_CORE_NOEXCEPT;
 
-/* "gcra", "token_bucket", "fixed_window", "sliding_window", "sliding_log". */
+/*
+ * "gcra", "token_bucket", "fixed_window", "sliding_window", "sliding_log"
+ * (not "concurrency": a zone becomes one by concurrency=).
+ */
 rl_core_status_e rl_core_parse_algorithm(const char *s, size_t len,
     rl_core_algorithm_e *algorithm) RL_CORE_NOEXCEPT;
 
 /*
  * Validates a whole limit and fills the default burst (gcra: 0,
- * token_bucket: N).  On failure writes a NUL-terminated message for
- * "nginx -t" into err (at most errlen bytes, NGINX's wording, for example
- * "\"burst\" is not allowed with algorithm=fixed_window" or a message that
- * names the numeric bound it enforces) and returns RL_CORE_EINVAL or
- * RL_CORE_ERANGE.
+ * token_bucket: N).  A concurrency limit: count 1..RL_CORE_CONCURRENCY_MAX,
+ * period_s (the lease) RL_CORE_LEASE_MIN_S..RL_CORE_LEASE_MAX_S, no burst.
+ * On failure writes a NUL-terminated message for "nginx -t" into err (at
+ * most errlen bytes, NGINX's wording, for example "\"burst\" is not
+ * allowed with algorithm=fixed_window" or a message that names the
+ * numeric bound it enforces) and returns RL_CORE_EINVAL or RL_CORE_ERANGE.
  */
 rl_core_status_e rl_core_check_limit(rl_core_limit_t *limit, char *err,
     size_t errlen) RL_CORE_NOEXCEPT;
@@ -213,6 +224,30 @@ rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
     RL_CORE_NOEXCEPT;
 
 
+/*
+ * Leases of concurrency zones, renewed or released many at once (modes
+ * renew and release of lua/multi.lua):
+ *   EVALSHA sha L KEY... 0 mode "" L (concurrency MEMBER lease_us 0 0 1)*L
+ * zone is the lease's zone request as its check sent it (a concurrency
+ * limit: lease_us is its period), member the request's lease member (1 to
+ * RL_CORE_LEASE_MAX bytes).  rl_core_lease_size() sets *bytes to the exact
+ * size; rl_core_lease_build() writes the command (RL_CORE_EINVAL for n 0,
+ * a zone that is not a concurrency zone or cannot be sent, a bad member,
+ * a mode but renew and release, or bytes short).
+ */
+typedef struct {
+    const rl_core_zone_request_t  *zone;
+    const char                    *member;
+    size_t                         member_len;
+} rl_core_lease_t;
+
+rl_core_status_e rl_core_lease_size(const rl_core_lease_t *leases, size_t n,
+    size_t *bytes) RL_CORE_NOEXCEPT;
+rl_core_status_e rl_core_lease_build(const rl_core_lease_t *leases, size_t n,
+    rl_core_mode_e mode, char *buf, size_t bytes, size_t *len)
+    RL_CORE_NOEXCEPT;
+
+
 /* The embedded multi-zone script and its SHA-1 (40 lowercase hex). */
 const char *rl_core_script(size_t *len) RL_CORE_NOEXCEPT;
 const char *rl_core_script_sha1(void) RL_CORE_NOEXCEPT;
@@ -284,7 +319,7 @@ typedef struct {
     const char             *name;
     size_t                  name_len;
     uint64_t                count;
-    uint64_t                period_s;
+    uint64_t                period_s;   /* 0: a concurrency zone */
     rl_core_zone_result_t   result;
 } rl_core_field_zone_t;
 
@@ -297,6 +332,8 @@ typedef struct {
  *   RateLimit-Policy: "NAME";q=N;w=P
  *   RateLimit:        "NAME";r=REMAINING;t=T   (T = ceil(retry/1000) when
  *                     REMAINING is 0, else ceil(reset/1000))
+ * and for a concurrency zone (period_s 0) "NAME";q=N;qu="concurrent-requests"
+ * and "NAME";r=FREE (no w, no t).
  * Return the bytes written, or 0 when cap is too small (size it as the sum
  * of name_len + RL_CORE_FIELD_ITEM_MAX).
  */

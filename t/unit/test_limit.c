@@ -128,6 +128,8 @@ static const algorithm_case_t  algorithm_cases[] = {
     { S("gcra\0"), RL_CORE_EINVAL, 0 },
     { S("token-bucket"), RL_CORE_EINVAL, 0 },
     { S("leaky_bucket"), RL_CORE_EINVAL, 0 },
+    /* a zone becomes one by concurrency=, never by algorithm= */
+    { S("concurrency"), RL_CORE_EINVAL, 0 },
 };
 
 
@@ -184,6 +186,7 @@ typedef struct {
 #define FW    RL_CORE_ALG_FIXED_WINDOW
 #define SW    RL_CORE_ALG_SLIDING_WINDOW
 #define SL    RL_CORE_ALG_SLIDING_LOG
+#define CC    RL_CORE_ALG_CONCURRENCY
 #define OK    RL_CORE_OK
 #define RANGE RL_CORE_ERANGE
 #define INVAL RL_CORE_EINVAL
@@ -228,7 +231,18 @@ static const limit_case_t  limit_cases[] = {
     { FW, 1000000001, 86400, 0, 0, RANGE, 0, "N must not exceed 1000000000" },
     { GCRA, 10, 2, 0, 0, INVAL, 0, "invalid rate period" },
     { GCRA, 10, 0, 0, 0, INVAL, 0, "invalid rate period" },
-    { (rl_core_algorithm_e) 5, 10, 1, 0, 0, INVAL, 0, "unknown algorithm" },
+    { (rl_core_algorithm_e) RL_CORE_ALG_COUNT, 10, 1, 0, 0, INVAL, 0,
+      "unknown algorithm" },
+
+    /* concurrency: 1 <= N <= 10^6, a lease of 1 s .. 1 h, no burst. */
+    { CC, 1, 1, 0, 0, OK, 0, NULL },
+    { CC, 1000000, 3600, 0, 0, OK, 0, NULL },
+    { CC, 3, 7, 0, 0, OK, 0, NULL },                /* any whole seconds */
+    { CC, 0, 30, 0, 0, RANGE, 0, "concurrency=0 is out of range" },
+    { CC, 1000001, 30, 0, 0, RANGE, 0, "between 1 and 1000000" },
+    { CC, 3, 0, 0, 0, RANGE, 0, "between 1 s and 3600 s" },
+    { CC, 3, 3601, 0, 0, RANGE, 0, "lease of 3601 s is out of range" },
+    { CC, 3, 30, 2, 1, INVAL, 0, "\"burst\" is not allowed" },
 
     /* gcra: 0 <= burst <= 10^9, (burst + 1) * T <= 10^15 us. */
     { GCRA, 10, 1, 0, 1, OK, 0, NULL },

@@ -24,7 +24,8 @@ our @EXPORT = qw(redis_db script_text assembled_script run_script run_alg
                  run_multi run_mode is_error key_name T0 pttl_within reply_ok
                  is_reply probe_retry db_keys reply_problems);
 
-our @ALGS = qw(gcra token_bucket fixed_window sliding_window sliding_log);
+our @ALGS = qw(gcra token_bucket fixed_window sliding_window sliding_log
+              concurrency);
 
 # A Unix time (µs) at 00:00 UTC, so every period of the rates divides it.
 use constant T0 => 1_699_920_000_000_000;
