@@ -48,7 +48,7 @@ static void ngx_http_rate_limit_fallback_expire(
     ngx_http_rate_limit_shm_ctx_t *ctx, uint64_t now);
 static void ngx_http_rate_limit_fallback_gcra(
     ngx_http_rate_limit_zone_t *zone, uint64_t *tat, uint64_t now,
-    rl_core_zone_result_t *result);
+    uint64_t cost, rl_core_zone_result_t *result);
 static int64_t ngx_http_rate_limit_ceil_ms(uint64_t us);
 
 
@@ -58,8 +58,8 @@ static time_t  ngx_http_rate_limit_fallback_logged;
 
 ngx_int_t
 ngx_http_rate_limit_fallback_decide(ngx_http_rate_limit_shm_ctx_t *ctx,
-    ngx_http_rate_limit_zone_t *zone, ngx_str_t *key, ngx_log_t *log,
-    rl_core_zone_result_t *result)
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *key, uint64_t cost,
+    ngx_log_t *log, rl_core_zone_result_t *result)
 {
     uint32_t                      hash;
     uint64_t                      now;
@@ -115,7 +115,7 @@ ngx_http_rate_limit_fallback_decide(ngx_http_rate_limit_shm_ctx_t *ctx,
 
     ngx_queue_insert_head(&sh->lru, &st->queue);
 
-    ngx_http_rate_limit_fallback_gcra(zone, &st->tat, now, result);
+    ngx_http_rate_limit_fallback_gcra(zone, &st->tat, now, cost, result);
 
     ngx_shmtx_unlock(&ctx->pool->mutex);
 
@@ -132,36 +132,46 @@ ngx_http_rate_limit_fallback_decide(ngx_http_rate_limit_shm_ctx_t *ctx,
 
 static void
 ngx_http_rate_limit_fallback_gcra(ngx_http_rate_limit_zone_t *zone,
-    uint64_t *tat, uint64_t now, rl_core_zone_result_t *result)
+    uint64_t *tat, uint64_t now, uint64_t cost, rl_core_zone_result_t *result)
 {
-    uint64_t  t, tau, at, excess;
+    uint64_t  t, tau, at, wait, room;
 
     t = zone->fallback_t_us;
     tau = zone->fallback_tau_us;
 
     at = ngx_max(*tat, now);
+    wait = at - now;
 
     result->limit = zone->fallback_burst + 1;
 
-    if (at - now > tau) {
+    /*
+     * As the script's gcra: a cost of C takes C emission intervals and
+     * passes only if all C fit now (0 checks that one would); a request
+     * that does not fit takes nothing.
+     */
+
+    room = wait <= tau ? (tau - wait) / t + 1 : 0;
+
+    if (cost > room || room == 0) {
         result->allowed = 0;
-        result->remaining = 0;
-        result->reset_after_ms = ngx_http_rate_limit_ceil_ms(at - now);
-        result->retry_after_ms = ngx_http_rate_limit_ceil_ms(at - tau - now);
+        result->remaining = room;
+        result->reset_after_ms = ngx_http_rate_limit_ceil_ms(wait);
+        result->retry_after_ms = room
+                                 ? 0
+                                 : ngx_http_rate_limit_ceil_ms(wait - tau);
         return;
     }
 
-    at += t;
+    at += cost * t;
     *tat = at;
-    excess = at - now;
+    wait = at - now;
 
     result->allowed = 1;
-    result->remaining = excess <= tau ? (int64_t) ((tau - excess) / t + 1)
-                                      : 0;
-    result->reset_after_ms = ngx_http_rate_limit_ceil_ms(excess);
+    result->remaining = wait <= tau ? (int64_t) ((tau - wait) / t + 1) : 0;
+    result->reset_after_ms = ngx_http_rate_limit_ceil_ms(wait);
     result->retry_after_ms = result->remaining
                              ? 0
-                             : ngx_http_rate_limit_ceil_ms(excess - tau);
+                             : ngx_http_rate_limit_ceil_ms(wait - tau);
 }
 
 

@@ -22,14 +22,16 @@
 
 
 /*
- * Decides zone for key now and fills *result as the script would (the
- * same invariants, milliseconds rounded up).  NGX_OK, or NGX_DECLINED when
+ * Decides zone for key now, taking cost units (0: checks), and fills
+ * *result as the script would (the same invariants, milliseconds rounded
+ * up).  NGX_OK, or NGX_DECLINED when
  * there is no room even after eviction (the caller applies the fail
  * policy; logged here once a second).
  */
 ngx_int_t ngx_http_rate_limit_fallback_decide(
     ngx_http_rate_limit_shm_ctx_t *ctx, ngx_http_rate_limit_zone_t *zone,
-    ngx_str_t *key, ngx_log_t *log, rl_core_zone_result_t *result);
+    ngx_str_t *key, uint64_t cost, ngx_log_t *log,
+    rl_core_zone_result_t *result);
 
 /* The tree's insert function, for the zone's init. */
 void ngx_http_rate_limit_fallback_insert_value(ngx_rbtree_node_t *temp,

@@ -828,6 +828,7 @@ ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
         }
 
         if (ngx_http_rate_limit_fallback_decide(shm, zone, &ctx->keys[i],
+                                                ctx->costs[i],
                                                 r->connection->log,
                                                 &ctx->results[i])
             != NGX_OK)

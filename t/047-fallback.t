@@ -34,7 +34,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 83;
+plan tests => 91;
 
 no_long_string();
 no_shuffle();
@@ -131,6 +131,16 @@ sub main::killed {
     }
 
     $M = main::parse(http_get('/metrics')->{body});
+}
+
+# Redis stopped: costs of 2, 2, 2, 1, 1 on one key, in @Seq.
+sub main::costly {
+    main::ready();
+    $Redis->kill('STOP');
+    @main::Seq = map { main::outcome(http_get("$_?k=cost")) }
+                     qw(/c /c /c /t /t);
+    $Redis->kill('CONT');
+    $Back = main::back_after('/t?k=back', 10);
 }
 
 # One key, then $n others, then the first again.
@@ -373,6 +383,37 @@ if ($req_idx == 1) {
     like($l[1], qr/" 429 rl_status=REJECTED rl_by=local rl_zone=z rl_remaining=0 rl_reset=\d+ rl_retry_after=\d+ rl_delay=0$/,
          'rejected locally, logged');
 }
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 11: with Redis stopped, a cost of 2 takes two of the fallback's units: one that does not fit is rejected and takes nothing
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_FB_REDIS_PORT timeout=50ms;
+    rate_limit_zone z key=$arg_k rate=100r/s burst=4 fallback=1r/m cache=0;
+--- config
+    location = /t {
+        rate_limit z;
+        add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
+        empty_gif;
+    }
+    location = /c {
+        rate_limit z cost=2;
+        add_header X-RL "$rate_limit_status $rate_limit_decided_by" always;
+        empty_gif;
+    }
+--- init
+main::costly();
+--- request
+GET /t?k=after
+--- response_headers
+X-RL: PASSED redis
+--- post_check
+is(join(', ', @main::Seq),
+   '200 PASSED local, 200 PASSED local, 429 REJECTED local, 200 PASSED local, 429 REJECTED local',
+   'of 5 units: 2 + 2, then 2 > 1 left is rejected and takes nothing, 1 passes, then none');
 --- no_error_log
 [alert]
 [crit]
