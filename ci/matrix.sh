@@ -40,11 +40,13 @@ logs=${MATRIX_LOGS:-$top/build/matrix}
 
 # What the root needs: compilers and dpkg-dev (apt-get source), NGINX and
 # its development tree, hiredis 1.x, cmocka, both servers, the Perl
-# modules of t/lib, openssl for the TLS tests.
+# modules of t/lib, openssl for the TLS tests, the Prometheus parser of
+# the metrics suite.
 PACKAGES="build-essential nginx nginx-dev libhiredis-dev libcmocka-dev
 redis-server redis-tools valkey-server valkey-tools
 libtest-base-perl libtext-diff-perl procps openssl
-libnginx-mod-http-lua libnginx-mod-http-auth-pam libssl-dev"
+libnginx-mod-http-lua libnginx-mod-http-auth-pam libssl-dev
+python3-prometheus-client"
 
 say() { echo "matrix: $*"; }
 die() { echo "matrix: $*" >&2; exit 1; }
