@@ -886,6 +886,12 @@ ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
     uint64_t          count, period_s;
     rl_core_status_e  rc;
 
+    if (ngx_atoi(s->data, s->len) != NGX_ERROR) {
+        /* fallback=N: an in-progress count, for concurrency zones */
+        zone->fallback_count = 1;
+        return NGX_CONF_OK;
+    }
+
     rc = rl_core_parse_rate((char *) s->data, s->len, &count, &period_s);
 
     if (rc == RL_CORE_ERANGE) {
@@ -919,6 +925,25 @@ ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone)
 {
     uint64_t  burst;
+
+    if (zone->limit.algorithm == RL_CORE_ALG_CONCURRENCY) {
+        if (zone->fallback_count || zone->fallback_t_us) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"fallback\" of a concurrency zone is not "
+                               "supported yet in zone \"%V\"", &zone->name);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (zone->fallback_count) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid fallback rate in zone \"%V\", must be "
+                           "like \"10r/s\" (a number alone is for "
+                           "concurrency zones)", &zone->name);
+        return NGX_CONF_ERROR;
+    }
 
     if (zone->fallback_t_us == 0) {
         return NGX_CONF_OK;
@@ -1080,6 +1105,7 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
 
         zone->delay = n;
         zone->delay_set = 1;
+        zone->rate_param = "delay";
 
         return NGX_CONF_OK;
     }

@@ -48,6 +48,7 @@ typedef struct {
     uint64_t                    fallback_t_us;
     uint64_t                    fallback_tau_us;
     uint64_t                    fallback_burst;
+    unsigned                    fallback_count:1; /* fallback=N given */
 
     /* in shared memory, set when the zone is made (NULL: not counted) */
     ngx_http_rate_limit_zone_metrics_t  *metrics;

@@ -328,6 +328,15 @@ ngx_http_rate_limit_rule_check(ngx_http_rate_limit_zone_t *zone,
 {
     uint64_t  units;
 
+    if (zone->limit.algorithm == RL_CORE_ALG_CONCURRENCY
+        && (charge || cost != RL_CORE_COST_DEFAULT))
+    {
+        /* a request holds one lease: a slot, not units */
+        *ngx_snprintf(err, len - 1, "a concurrency zone takes no %s",
+                      charge ? "charges" : "cost") = '\0';
+        return NGX_ERROR;
+    }
+
     if (charge) {
         if (zone->limit.algorithm == RL_CORE_ALG_SLIDING_LOG) {
             *ngx_cpymem(err, "algorithm=sliding_log takes no charges",

@@ -125,6 +125,66 @@ rate=1r/s lease=10s
 
 
 
+=== TEST: concurrency with delay=
+--- zone
+concurrency=3 delay=1
+--- emerg
+"delay" is not allowed with "concurrency" in zone "c"
+
+
+
+=== TEST: concurrency with fallback= (not yet)
+--- zone
+concurrency=3 fallback=2
+--- emerg
+"fallback" of a concurrency zone is not supported yet in zone "c"
+
+
+
+=== TEST: a count as the fallback of a rate zone
+--- zone
+rate=10r/s fallback=2
+--- emerg
+invalid fallback rate in zone "c", must be like "10r/s" (a number alone is for concurrency zones)
+
+
+
+=== TEST: cost= on a concurrency zone
+--- http_config
+    rate_limit_redis 127.0.0.1:6379;
+    rate_limit_zone c key=$remote_addr concurrency=3;
+--- config
+    location = /t {
+        rate_limit c cost=2;
+        empty_gif;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] \d+#\d+: rate_limit "c": a concurrency zone takes no cost in \S+nginx\.conf:\d+$/
+--- no_error_log
+[alert]
+
+
+
+=== TEST: rate_limit_charge on a concurrency zone
+--- http_config
+    rate_limit_redis 127.0.0.1:6379;
+    rate_limit_zone c key=$remote_addr concurrency=3;
+--- config
+    location = /t {
+        rate_limit_charge c 5;
+        empty_gif;
+    }
+--- must_die
+--- suppress_stderr
+--- error_log eval
+qr/\[emerg\] \d+#\d+: rate_limit_charge "c": a concurrency zone takes no charges in \S+nginx\.conf:\d+$/
+--- no_error_log
+[alert]
+
+
+
 === TEST: a passed request: the policy item has qu and no w, RateLimit no t
 --- http_config
     rate_limit_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
