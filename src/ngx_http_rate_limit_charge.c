@@ -19,6 +19,7 @@
 #include "ngx_http_rate_limit_module.h"
 #include "ngx_http_rate_limit_link.h"
 #include "ngx_http_rate_limit_log.h"
+#include "ngx_http_rate_limit_metrics.h"
 
 
 static void ngx_http_rate_limit_charge_done(ngx_http_rate_limit_op_t *op,
@@ -48,7 +49,9 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
     ngx_http_rate_limit_zone_t      *zone;
     rl_core_zone_request_t          *zreq;
     ngx_http_rate_limit_loc_conf_t  *rlcf;
+    ngx_http_rate_limit_zone_t     **zones;
     rl_core_zone_request_t           stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+    ngx_http_rate_limit_zone_t      *zstack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_rate_limit_module);
 
@@ -62,10 +65,12 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
     /* only needed while the core writes the command */
 
     zreq = stack;
+    zones = zstack;
 
     if (nrules > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
         zreq = ngx_palloc(r->pool, nrules * sizeof(rl_core_zone_request_t));
-        if (zreq == NULL) {
+        zones = ngx_palloc(r->pool, nrules * sizeof(void *));
+        if (zreq == NULL || zones == NULL) {
             return NGX_OK;
         }
     }
@@ -97,6 +102,7 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
         zreq[n].key_len = key.len;
         zreq[n].limit = &zone->limit;
         zreq[n].cost = cost;
+        zones[n] = zone;
         n++;
     }
 
@@ -150,6 +156,10 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
     }
 
     ngx_http_rate_limit_charges_sent++;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_rate_limit_metrics_charged(zones[i], zreq[i].cost);
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "rate limit: charge sent %p, %ui zones", op, n);

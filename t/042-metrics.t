@@ -54,7 +54,7 @@ repeat_each(1);
 
 post_check_hook();
 
-plan tests => 66;
+plan tests => 75;
 
 no_long_string();
 no_shuffle();
@@ -286,6 +286,43 @@ $escaped =~ s/([\\"])/\\$1/g;
 $escaped =~ s/\n/\\n/g;
 ok(index($m->{text}, "node=\"$escaped\"") >= 0, 'escaped in the text as \\", \\\\ and \\n');
 ok($m->{text} !~ /\n[^#n]/, 'no line begins with a stray byte of the path');
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 4: rate_limit_charge: the units its commands took, per zone
+--- http_config
+    rate_limit_redis 127.0.0.1:$TEST_NGINX_M_REDIS_PORT;
+    rate_limit_zone z key=$arg_k rate=100r/m burst=20 cache=0;
+    rate_limit_zone y key=$arg_k rate=100r/m cache=0;
+--- config
+    location = /t {
+        rate_limit z;
+        rate_limit_charge z 3;
+        rate_limit_charge y $arg_units;
+        add_header X-RL $rate_limit_status always;
+        empty_gif;
+    }
+    location = /metrics {
+        rate_limit off;
+        rate_limit_metrics;
+    }
+--- init
+main::ready();
+@main::Spread = ();
+main::in_a_row(1, '/t?k=c&units=5');
+main::in_a_row(1, '/t?k=c&units=0');
+Time::HiRes::sleep(0.3);
+--- request
+GET /metrics
+--- post_check
+my $m = main::parse($body);
+is(main::statuses(), '200 PASSED=2', 'both passed');
+my $u = 'nginx_rate_limit_charged_units_total';
+is(main::metric($m, $u, zone => 'z'), 6, 'zone z: 3 units twice');
+is(main::metric($m, $u, zone => 'y'), 5, 'zone y: 5, and a charge of 0 takes nothing');
 --- no_error_log
 [alert]
 [crit]
