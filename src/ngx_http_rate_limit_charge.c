@@ -4,8 +4,8 @@
  * the response.
  *
  * In the log phase the location's charges (zone, the zone's key, the
- * value) go to Redis as one script call in mode charge, for all of them.
- * Nothing waits for it and nothing of the response changes: the reply is
+ * value) go to Redis as one script call in mode charge, for all of them
+ * (in a cluster one call per slot, see link_send_set).  Nothing waits for it and nothing of the response changes: the reply is
  * only counted.  A charge that cannot be sent (Redis down, no room on the
  * link) or that gets no good reply is counted and logged, once a second,
  * and never sent again.  This file touches only its own op and counters.
@@ -26,6 +26,10 @@ static void ngx_http_rate_limit_charge_done(ngx_http_rate_limit_op_t *op,
     ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
 static void ngx_http_rate_limit_charge_failed(ngx_log_t *log,
     const char *why, ngx_str_t *text);
+static const rl_core_zone_request_t *ngx_http_rate_limit_charge_zone(
+    void *data, size_t i);
+static ngx_http_rate_limit_op_t *ngx_http_rate_limit_charge_build(void *data,
+    const size_t *items, size_t n, ngx_log_t *log);
 
 
 /* what became of this worker's charge commands */
@@ -38,13 +42,11 @@ static ngx_http_rate_limit_throttle_t  ngx_http_rate_limit_charge_throttle;
 ngx_int_t
 ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
 {
-    u_char                          *p;
-    size_t                           bytes, size;
     uint64_t                         cost;
     ngx_int_t                        rc;
     ngx_str_t                        key;
     ngx_uint_t                       i, n, nrules;
-    ngx_http_rate_limit_op_t        *op;
+    ngx_http_rate_limit_set_t        set;
     ngx_http_rate_limit_rule_t      *rules;
     ngx_http_rate_limit_zone_t      *zone;
     rl_core_zone_request_t          *zreq;
@@ -110,44 +112,15 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    if (rl_core_request_size(zreq, n, 0, &bytes) != RL_CORE_OK) {
-        return NGX_OK;
-    }
+    set.n = n;
+    set.zone = ngx_http_rate_limit_charge_zone;
+    set.build = ngx_http_rate_limit_charge_build;
+    set.data = zreq;
 
-    /* the op, the reply's integers (one a zone) and the command */
-
-    size = sizeof(ngx_http_rate_limit_op_t) + n * sizeof(int64_t) + bytes;
-
-    op = ngx_alloc(size, r->connection->log);
-    if (op == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_memzero(op, sizeof(ngx_http_rate_limit_op_t));
-
-    p = (u_char *) (op + 1);
-
-    op->handler = ngx_http_rate_limit_charge_done;
-    op->data = NULL;
-    op->nvalues = n;
-    op->values = (int64_t *) p;
-    p += n * sizeof(int64_t);
-    op->cmd = (char *) p;
-
-    if (rl_core_request_build(zreq, n, RL_CORE_MODE_CHARGE, NULL, 0,
-                              (uint64_t) ngx_time() * 1000, op->cmd, bytes,
-                              &op->len)
-        != RL_CORE_OK)
-    {
-        ngx_free(op);
-        return NGX_OK;
-    }
-
-    rc = ngx_http_rate_limit_link_send(op, r->connection->log);
+    rc = ngx_http_rate_limit_link_send_set(&set, r->connection->log);
 
     if (rc != NGX_OK) {
         /* down or no room: the link logged why; never sent again */
-        ngx_free(op);
         ngx_http_rate_limit_charge_failed(r->connection->log,
                                           rc == NGX_BUSY ? "no room"
                                                          : "redis down",
@@ -161,10 +134,83 @@ ngx_http_rate_limit_charge_handler(ngx_http_request_t *r)
         ngx_http_rate_limit_metrics_charged(zones[i], zreq[i].cost);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "rate limit: charge sent %p, %ui zones", op, n);
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "rate limit: charge sent, %ui zones", n);
 
     return NGX_OK;
+}
+
+
+static const rl_core_zone_request_t *
+ngx_http_rate_limit_charge_zone(void *data, size_t i)
+{
+    rl_core_zone_request_t  *zreq = data;
+
+    return &zreq[i];
+}
+
+
+/* One command of these charges: the op, a reply integer a zone, RESP. */
+
+static ngx_http_rate_limit_op_t *
+ngx_http_rate_limit_charge_build(void *data, const size_t *items, size_t n,
+    ngx_log_t *log)
+{
+    size_t                     i, bytes;
+    rl_core_zone_request_t    *zreq = data;
+    rl_core_zone_request_t    *sub;
+    ngx_http_rate_limit_op_t  *op;
+    rl_core_zone_request_t     stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+
+    sub = stack;
+
+    if (n > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
+        sub = ngx_alloc(n * sizeof(rl_core_zone_request_t), log);
+        if (sub == NULL) {
+            return NULL;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        sub[i] = zreq[items[i]];
+    }
+
+    op = NULL;
+
+    if (rl_core_request_size(sub, n, 0, &bytes) != RL_CORE_OK) {
+        goto done;
+    }
+
+    op = ngx_alloc(sizeof(ngx_http_rate_limit_op_t) + n * sizeof(int64_t)
+                   + bytes, log);
+    if (op == NULL) {
+        goto done;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_rate_limit_op_t));
+
+    op->handler = ngx_http_rate_limit_charge_done;
+    op->data = NULL;
+    op->nvalues = n;
+    op->values = (int64_t *) (op + 1);
+    op->cmd = (char *) (op->values + n);
+
+    if (rl_core_request_build(sub, n, RL_CORE_MODE_CHARGE, NULL, 0,
+                              (uint64_t) ngx_time() * 1000, op->cmd, bytes,
+                              &op->len)
+        != RL_CORE_OK)
+    {
+        ngx_free(op);
+        op = NULL;
+    }
+
+done:
+
+    if (sub != stack) {
+        ngx_free(sub);
+    }
+
+    return op;
 }
 
 

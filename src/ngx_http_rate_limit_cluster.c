@@ -10,8 +10,14 @@
  * groups consumed and are to be given back; the parent gets each
  * answered zone's values.  Parts outlive a parent that is cancelled (a
  * written command must still be read, and its refund may be due); the
- * split ("req") is freed with its last part.  Everything this file
- * allocates is ngx_alloc'd and freed here or by the link.
+ * split ("req") is freed with its last part.
+ *
+ * A set nobody waits for (charges, lease renewals and releases, see
+ * link_send_set) is grouped by slot the same way: one caller's op per
+ * group, each carried by a part of no split (req NULL) that is routed and
+ * redirected as a decision's part is, its answer handed to the caller's
+ * op.  Everything this file allocates is ngx_alloc'd and freed here or by
+ * the link.
  */
 
 
@@ -46,8 +52,11 @@ typedef enum {
 /* One slot group's call: the op first, as every privdata begins */
 typedef struct {
     ngx_http_rate_limit_op_t            op;
-    ngx_http_rate_limit_req_t          *req;
+    ngx_http_rate_limit_req_t          *req;    /* NULL: of a set */
+    ngx_http_rate_limit_op_t           *caller; /* a set's: answered */
+    ngx_queue_t                         fired;  /* a set's, for exit */
     ngx_uint_t                          group;
+    uint16_t                            slot;
     ngx_uint_t                          redirects;
     ngx_queue_t                         held;
     ngx_http_rate_limit_part_state_e    state;
@@ -85,6 +94,7 @@ typedef struct {
     ngx_log_t                          *log;
     ngx_queue_t                         held;   /* parts */
     ngx_queue_t                         reqs;
+    ngx_queue_t                         fired;  /* parts of sets */
     ngx_http_rate_limit_throttle_t      throttle;
 } ngx_http_rate_limit_cluster_t;
 
@@ -108,6 +118,13 @@ static void ngx_http_rate_limit_cluster_on_refund(
     ngx_http_rate_limit_op_t *op, ngx_http_rate_limit_answer_e answer,
     ngx_str_t *text);
 static void ngx_http_rate_limit_cluster_free(ngx_http_rate_limit_req_t *req);
+static ngx_int_t ngx_http_rate_limit_cluster_fire(
+    ngx_http_rate_limit_op_t *caller, uint16_t slot, ngx_log_t *log);
+static void ngx_http_rate_limit_cluster_on_fired(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
+static void ngx_http_rate_limit_cluster_answer_fired(
+    ngx_http_rate_limit_part_t *part, ngx_http_rate_limit_answer_e answer,
+    ngx_str_t *text);
 
 static void ngx_http_rate_limit_cluster_release(void);
 
@@ -132,6 +149,7 @@ ngx_http_rate_limit_cluster_init(ngx_cycle_t *cycle,
 
     ngx_queue_init(&cl->held);
     ngx_queue_init(&cl->reqs);
+    ngx_queue_init(&cl->fired);
 
     return ngx_http_rate_limit_slots_init(cycle, rcf,
                                           ngx_http_rate_limit_cluster_release);
@@ -148,6 +166,7 @@ ngx_http_rate_limit_cluster_exit(void)
 {
     ngx_queue_t                    *q;
     ngx_http_rate_limit_req_t      *req;
+    ngx_http_rate_limit_part_t     *part;
     ngx_http_rate_limit_cluster_t  *cl;
 
     cl = ngx_http_rate_limit_cluster;
@@ -161,6 +180,20 @@ ngx_http_rate_limit_cluster_exit(void)
         q = ngx_queue_head(&cl->reqs);
         req = ngx_queue_data(q, ngx_http_rate_limit_req_t, queue);
         ngx_http_rate_limit_cluster_free(req);
+    }
+
+    /* a set's part that is out is the link's; its caller's op is not */
+
+    while (!ngx_queue_empty(&cl->fired)) {
+        q = ngx_queue_head(&cl->fired);
+        ngx_queue_remove(q);
+        part = ngx_queue_data(q, ngx_http_rate_limit_part_t, fired);
+        ngx_free(part->caller);
+
+        if (part->state == NGX_HTTP_RATE_LIMIT_PART_HELD) {
+            ngx_queue_remove(&part->held);
+            ngx_free(part);
+        }
     }
 
     ngx_free(cl);
@@ -339,6 +372,7 @@ ngx_http_rate_limit_cluster_split(ngx_http_rate_limit_op_t *op,
 
         part->req = req;
         part->group = g;
+        part->slot = grp->slot;
 
         part->op.handler = ngx_http_rate_limit_cluster_on_part;
         part->op.data = part;
@@ -393,14 +427,11 @@ ngx_http_rate_limit_cluster_route(ngx_http_rate_limit_part_t *part)
 {
     ngx_int_t                       rc;
     ngx_str_t                       text;
-    ngx_http_rate_limit_req_t      *req;
     ngx_http_rate_limit_cluster_t  *cl;
 
     cl = ngx_http_rate_limit_cluster;
-    req = part->req;
 
-    rc = ngx_http_rate_limit_slots_node(req->groups[part->group].slot, 1,
-                                        &part->node);
+    rc = ngx_http_rate_limit_slots_node(part->slot, 1, &part->node);
 
     if (rc == NGX_AGAIN) {
         /* a map is on its way */
@@ -583,6 +614,14 @@ ngx_http_rate_limit_cluster_done(ngx_http_rate_limit_part_t *part,
     ngx_http_rate_limit_req_t  *req;
 
     req = part->req;
+
+    if (req == NULL) {
+        /* a set's part that could not go: an error of its caller's op */
+        ngx_http_rate_limit_cluster_answer_fired(part,
+                                           NGX_HTTP_RATE_LIMIT_ANSWER_ERROR,
+                                           text);
+        return;
+    }
 
     part->state = NGX_HTTP_RATE_LIMIT_PART_DONE;
     req->states[part->group] = state;
@@ -897,9 +936,7 @@ ngx_http_rate_limit_cluster_release(void)
         part = ngx_queue_data(q, ngx_http_rate_limit_part_t, held);
         part->state = NGX_HTTP_RATE_LIMIT_PART_NEW;
 
-        if (ngx_http_rate_limit_slots_node(
-                             part->req->groups[part->group].slot, 0, &node)
-            != NGX_OK)
+        if (ngx_http_rate_limit_slots_node(part->slot, 0, &node) != NGX_OK)
         {
             ngx_http_rate_limit_cluster_done(part, RL_CORE_GROUP_NOT_RUN,
                                              &text);
@@ -908,4 +945,152 @@ ngx_http_rate_limit_cluster_release(void)
 
         ngx_http_rate_limit_cluster_route(part);
     }
+}
+
+
+/*
+ * A set nobody waits for, by slot: the items grouped as a decision's
+ * zones are, one op of the caller's build per group, each routed as a
+ * part.  What cannot go is answered to its op as an error, at once or
+ * when the map comes; NGX_ERROR only when ops could not be made.
+ */
+
+ngx_int_t
+ngx_http_rate_limit_cluster_send_set(ngx_http_rate_limit_set_t *set,
+    ngx_log_t *log)
+{
+    size_t                     n, g, i, ngroups, *order, *items;
+    u_char                    *p;
+    uint16_t                  *slots;
+    ngx_int_t                  rc;
+    rl_core_cluster_group_t   *groups;
+    ngx_http_rate_limit_op_t  *op;
+
+    n = set->n;
+
+    if (ngx_http_rate_limit_cluster == NULL || n == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_alloc(n * (2 * sizeof(size_t) + sizeof(rl_core_cluster_group_t)
+                       + sizeof(uint16_t)), log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    groups = (rl_core_cluster_group_t *) p;
+    order = (size_t *) (groups + n);
+    items = order + n;
+    slots = (uint16_t *) (items + n);
+
+    rc = NGX_ERROR;
+
+    for (i = 0; i < n; i++) {
+        if (rl_core_zone_slot(set->zone(set->data, i), &slots[i])
+            != RL_CORE_OK)
+        {
+            goto done;
+        }
+    }
+
+    if (rl_core_cluster_group(slots, n, order, groups, &ngroups)
+        != RL_CORE_OK)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+    for (g = 0; g < ngroups; g++) {
+        for (i = 0; i < groups[g].count; i++) {
+            items[i] = order[groups[g].first + i];
+        }
+
+        op = set->build(set->data, items, groups[g].count, log);
+
+        if (op == NULL
+            || ngx_http_rate_limit_cluster_fire(op, groups[g].slot, log)
+               != NGX_OK)
+        {
+            ngx_free(op);
+            rc = NGX_ERROR;
+        }
+    }
+
+done:
+
+    ngx_free(p);
+    return rc;
+}
+
+
+/* The caller's op carried by a part of its own to its slot's master. */
+
+static ngx_int_t
+ngx_http_rate_limit_cluster_fire(ngx_http_rate_limit_op_t *caller,
+    uint16_t slot, ngx_log_t *log)
+{
+    ngx_http_rate_limit_part_t     *part;
+    ngx_http_rate_limit_cluster_t  *cl;
+
+    cl = ngx_http_rate_limit_cluster;
+
+    part = ngx_calloc(sizeof(ngx_http_rate_limit_part_t), log);
+    if (part == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the caller's command and room for its reply, borrowed */
+
+    part->caller = caller;
+    part->slot = slot;
+    part->op.handler = ngx_http_rate_limit_cluster_on_fired;
+    part->op.data = part;
+    part->op.cmd = caller->cmd;
+    part->op.len = caller->len;
+    part->op.values = caller->values;
+    part->op.nvalues = caller->nvalues;
+
+    ngx_queue_insert_tail(&cl->fired, &part->fired);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "rate_limit: op %p to slot %d as op %p", caller,
+                   (int) slot, &part->op);
+
+    ngx_http_rate_limit_cluster_route(part);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_rate_limit_cluster_on_fired(ngx_http_rate_limit_op_t *op,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
+{
+    ngx_http_rate_limit_part_t  *part = op->data;
+
+    if (answer == NGX_HTTP_RATE_LIMIT_ANSWER_ERROR
+        && ngx_http_rate_limit_cluster_redirect(part, text) == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_rate_limit_cluster_answer_fired(part, answer, text);
+}
+
+
+static void
+ngx_http_rate_limit_cluster_answer_fired(ngx_http_rate_limit_part_t *part,
+    ngx_http_rate_limit_answer_e answer, ngx_str_t *text)
+{
+    ngx_http_rate_limit_op_t  *caller;
+
+    caller = part->caller;
+
+    ngx_queue_remove(&part->fired);
+    ngx_free(part);
+
+    /* the values are already in the caller's op: its handler frees it */
+
+    caller->handler(caller, answer, text);
 }

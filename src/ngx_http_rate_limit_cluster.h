@@ -7,7 +7,8 @@
  * decision's zones are grouped by slot, one script call per group, each
  * sent to its slot's master; MOVED and ASK are followed, TRYAGAIN,
  * CLUSTERDOWN and a node that is down are errors of that group's zones.
- * The caller sees one op answered per zone (link.h).
+ * The caller sees one op answered per zone (link.h).  A set nobody waits
+ * for (link_send_set) is grouped and routed the same way.
  */
 
 
@@ -30,6 +31,10 @@ void ngx_http_rate_limit_cluster_exit(void);
 ngx_int_t ngx_http_rate_limit_cluster_send(ngx_http_rate_limit_op_t *op,
     ngx_log_t *log);
 void ngx_http_rate_limit_cluster_cancel(ngx_http_rate_limit_op_t *op);
+
+/* link_send_set in mode=cluster: one op per slot group, routed. */
+ngx_int_t ngx_http_rate_limit_cluster_send_set(ngx_http_rate_limit_set_t *set,
+    ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_RATE_LIMIT_CLUSTER_H_INCLUDED_ */

@@ -4,7 +4,8 @@
  *
  * A request admitted by concurrency zones holds one lease per such zone
  * (member: the request's lease member, made here).  The worker keeps them
- * in one registry, renews every lease due with one command per round (a
+ * in one registry, renews every lease due with one command per round (in
+ * a cluster one per slot, see link_send_set; a
  * cancelable timer at the earliest due time, each lease due a third of its
  * length after its last renewal), and releases a request's leases when its
  * pool is destroyed, and every lease still held when the worker exits.
@@ -57,11 +58,22 @@ typedef struct {
 } ngx_http_rate_limit_lease_stats_t;
 
 
+/* a command set being sent: the leases and what they are sent for */
+typedef struct {
+    rl_core_lease_t            *leases;
+    rl_core_mode_e              mode;
+} ngx_http_rate_limit_lease_cmd_t;
+
+
 static ngx_int_t ngx_http_rate_limit_lease_send(
     ngx_http_rate_limit_lease_t **leases, ngx_uint_t n, rl_core_mode_e mode,
     ngx_log_t *log);
 static void ngx_http_rate_limit_lease_on_answer(ngx_http_rate_limit_op_t *op,
     ngx_http_rate_limit_answer_e answer, ngx_str_t *text);
+static const rl_core_zone_request_t *ngx_http_rate_limit_lease_zone(
+    void *data, size_t i);
+static ngx_http_rate_limit_op_t *ngx_http_rate_limit_lease_build(void *data,
+    const size_t *items, size_t n, ngx_log_t *log);
 static void ngx_http_rate_limit_lease_renew(ngx_event_t *ev);
 static void ngx_http_rate_limit_lease_arm(void);
 static void ngx_http_rate_limit_lease_zones(ngx_http_rate_limit_ctx_t *ctx,
@@ -350,17 +362,17 @@ ngx_http_rate_limit_lease_zones(ngx_http_rate_limit_ctx_t *ctx,
 }
 
 
-/* One command for these leases; NGX_OK when it went to the link. */
+/* The command(s) for these leases; NGX_OK when they went to the link. */
 
 static ngx_int_t
 ngx_http_rate_limit_lease_send(ngx_http_rate_limit_lease_t **leases,
     ngx_uint_t n, rl_core_mode_e mode, ngx_log_t *log)
 {
-    size_t                     bytes;
-    ngx_int_t                  rc;
-    ngx_uint_t                 i;
-    rl_core_lease_t           *l;
-    ngx_http_rate_limit_op_t  *op;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    rl_core_lease_t                 *l;
+    ngx_http_rate_limit_set_t        set;
+    ngx_http_rate_limit_lease_cmd_t  cmd;
 
     if (n == 0) {
         return NGX_OK;
@@ -378,47 +390,17 @@ ngx_http_rate_limit_lease_send(ngx_http_rate_limit_lease_t **leases,
         l[i].member_len = leases[i]->ctx->member.len;
     }
 
-    op = NULL;
-    rc = NGX_ERROR;
+    cmd.leases = l;
+    cmd.mode = mode;
 
-    if (rl_core_lease_size(l, n, &bytes) != RL_CORE_OK) {
-        goto done;
-    }
+    set.n = n;
+    set.zone = ngx_http_rate_limit_lease_zone;
+    set.build = ngx_http_rate_limit_lease_build;
+    set.data = &cmd;
 
-    /* the op outlives the request: the link or the answer frees it */
-
-    op = ngx_alloc(sizeof(ngx_http_rate_limit_op_t) + sizeof(int64_t) + bytes,
-                   log);
-    if (op == NULL) {
-        goto done;
-    }
-
-    op->handler = ngx_http_rate_limit_lease_on_answer;
-    /* what the answer is counted against: the mode and how many */
-    op->data = (void *) (uintptr_t) ((n << 1) | (mode == RL_CORE_MODE_RENEW));
-    op->nvalues = 1;
-    op->values = (int64_t *) (op + 1);
-    op->cmd = (char *) (op->values + 1);
-
-    if (rl_core_lease_build(l, n, mode, op->cmd, bytes, &op->len)
-        != RL_CORE_OK)
-    {
-        goto done;
-    }
-
-    rc = ngx_http_rate_limit_link_send(op, log);
-
-    if (rc == NGX_OK) {
-        op = NULL;
-    }
-
-done:
+    rc = ngx_http_rate_limit_link_send_set(&set, log);
 
     ngx_free(l);
-
-    if (op) {
-        ngx_free(op);
-    }
 
     if (rc != NGX_OK) {
         ngx_http_rate_limit_lease_stats.failed++;
@@ -432,6 +414,71 @@ done:
     }
 
     return rc;
+}
+
+
+static const rl_core_zone_request_t *
+ngx_http_rate_limit_lease_zone(void *data, size_t i)
+{
+    ngx_http_rate_limit_lease_cmd_t  *cmd = data;
+
+    return cmd->leases[i].zone;
+}
+
+
+/* One command of these leases; the op outlives the request. */
+
+static ngx_http_rate_limit_op_t *
+ngx_http_rate_limit_lease_build(void *data, const size_t *items, size_t n,
+    ngx_log_t *log)
+{
+    size_t                            i, bytes;
+    rl_core_lease_t                  *sub;
+    ngx_http_rate_limit_op_t         *op;
+    ngx_http_rate_limit_lease_cmd_t  *cmd = data;
+
+    sub = ngx_alloc(n * sizeof(rl_core_lease_t), log);
+    if (sub == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        sub[i] = cmd->leases[items[i]];
+    }
+
+    op = NULL;
+
+    if (rl_core_lease_size(sub, n, &bytes) != RL_CORE_OK) {
+        goto done;
+    }
+
+    op = ngx_alloc(sizeof(ngx_http_rate_limit_op_t) + sizeof(int64_t) + bytes,
+                   log);
+    if (op == NULL) {
+        goto done;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_rate_limit_op_t));
+
+    op->handler = ngx_http_rate_limit_lease_on_answer;
+    /* what the answer is counted against: the mode and how many */
+    op->data = (void *) (uintptr_t) ((n << 1)
+                                     | (cmd->mode == RL_CORE_MODE_RENEW));
+    op->nvalues = 1;
+    op->values = (int64_t *) (op + 1);
+    op->cmd = (char *) (op->values + 1);
+
+    if (rl_core_lease_build(sub, n, cmd->mode, op->cmd, bytes, &op->len)
+        != RL_CORE_OK)
+    {
+        ngx_free(op);
+        op = NULL;
+    }
+
+done:
+
+    ngx_free(sub);
+    return op;
 }
 
 

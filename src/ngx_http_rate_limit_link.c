@@ -536,6 +536,60 @@ ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op, ngx_log_t *log)
 
 
 ngx_int_t
+ngx_http_rate_limit_link_send_set(ngx_http_rate_limit_set_t *set,
+    ngx_log_t *log)
+{
+    size_t                       i, *items;
+    ngx_int_t                    rc;
+    ngx_http_rate_limit_op_t    *op;
+    ngx_http_rate_limit_link_t  *link;
+    size_t                       stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
+
+    link = ngx_http_rate_limit_link;
+    if (link == NULL || link->exiting || set->n == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (link->mode == NGX_HTTP_RATE_LIMIT_CLUSTER) {
+        return ngx_http_rate_limit_cluster_send_set(set, log);
+    }
+
+    /* one server: one op of every item, in order */
+
+    items = stack;
+
+    if (set->n > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
+        items = ngx_alloc(set->n * sizeof(size_t), log);
+        if (items == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    for (i = 0; i < set->n; i++) {
+        items[i] = i;
+    }
+
+    op = set->build(set->data, items, set->n, log);
+
+    if (items != stack) {
+        ngx_free(items);
+    }
+
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_rate_limit_link_send(op, log);
+
+    if (rc != NGX_OK) {
+        ngx_free(op);
+    }
+
+    return rc;
+}
+
+
+ngx_int_t
 ngx_http_rate_limit_link_send_to(ngx_http_rate_limit_op_t *op,
     ngx_uint_t node, ngx_log_t *log)
 {

@@ -101,6 +101,29 @@ ngx_int_t ngx_http_rate_limit_link_send(ngx_http_rate_limit_op_t *op,
     ngx_log_t *log);
 
 /*
+ * A set of commands nobody waits for (charges, lease renewals and
+ * releases): n items, zone(data, i) the zone whose keys item i touches,
+ * build(data, items, count, log) the caller's op (ngx_alloc'd, NULL on
+ * failure) of the items whose indexes are in items.  Outside a cluster
+ * one op has them all and goes as link_send says (NGX_DECLINED, NGX_BUSY:
+ * the op is freed here, the caller counts it).  In a cluster one op per
+ * slot (a script touches one slot only), each sent to its slot's master,
+ * MOVED and ASK followed; an op that cannot go is answered an error.
+ * Every op that went gets its handler called once.
+ */
+typedef struct {
+    size_t                              n;
+    const rl_core_zone_request_t     *(*zone)(void *data, size_t i);
+    ngx_http_rate_limit_op_t         *(*build)(void *data,
+                                               const size_t *items,
+                                               size_t count, ngx_log_t *log);
+    void                               *data;
+} ngx_http_rate_limit_set_t;
+
+ngx_int_t ngx_http_rate_limit_link_send_set(ngx_http_rate_limit_set_t *set,
+    ngx_log_t *log);
+
+/*
  * The waiter is gone (timed out, left): a command not yet written is
  * never written, and op is freed now or when its reply comes.  The handler
  * is not called.

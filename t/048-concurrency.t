@@ -18,6 +18,7 @@ use warnings;
 
 use Test::More;
 use Test::RateLimit::Instances;
+use Test::RateLimit::Slow;
 use Test::RateLimit::Client qw(free_port redis_cmd http_get http_send
                                http_read wait_until worker_pids);
 use IO::Socket::INET;
@@ -28,41 +29,7 @@ for my $var (qw(TEST_NGINX_REDIS_PORT TEST_NGINX_LOAD_MODULES)) {
     plan skip_all => "$var is not set (make test sets it)" unless $ENV{$var};
 }
 
-# The slow upstream: one process accepting, a child per connection that
-# sleeps d seconds (at most 10) and answers.  It stops itself after 90 s.
-sub start_slow {
-    my $l = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1:0',
-                                  ReuseAddr => 1) or die "listen: $@";
-    my $port = $l->sockport;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        $SIG{CHLD} = 'IGNORE';
-        alarm 90;
-        while (1) {
-            my $c = $l->accept or next;
-            my $k = fork;
-            if (defined $k && $k == 0) {
-                alarm 15;
-                my $req = '';
-                while ($req !~ /\r\n\r\n/) {
-                    sysread($c, $req, 4096, length $req) or last;
-                }
-                my ($d) = $req =~ /[?&]d=([\d.]+)/;
-                sleep(($d // 0) > 10 ? 10 : $d // 0);
-                syswrite $c, "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
-                close $c;
-                POSIX::_exit(0);
-            }
-            close $c;
-        }
-    }
-    close $l;
-    return ($port, $pid);
-}
-
-my ($slow_port, $slow_pid) = start_slow();
-END { kill 'TERM', $slow_pid if $slow_pid }
+my ($slow_port) = Test::RateLimit::Slow::start();
 
 my $pfx = "cc048-$$";
 
