@@ -28,7 +28,7 @@
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
 -- the zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n,
+-- six reply integers (delay_ms 0) and then the state commit(keys, k, nk, n,
 -- period_us, burst, cost, now_us, state...) writes (here the first new
 -- member's sequence number, the
 -- newest admission and now as a decimal string), or nil and an error
@@ -91,7 +91,7 @@ local function sl_check(keys, k, nk, n, period_us, burst, cost, now_us,
     end
 
     return allowed, n, remaining,
-           math.ceil((newest + period_us - now_us) / 1000), retry,
+           math.ceil((newest + period_us - now_us) / 1000), retry, 0,
            seq, newest, now
 end
 
