@@ -25,12 +25,11 @@
 -- of the lease just added, which is the latest: every lease of a zone has
 -- the same length).
 --
--- check(keys, k, nk, n, lease_us, burst, cost, now_us, peek, member)
--- drops the expired leases and counts; it returns the reply's six
--- integers (delay_ms 0) and the member, which commit(keys, k, nk, n,
--- lease_us, burst,
--- cost, now_us, member) adds.  With peek (another zone rejected the
--- request) it reports the slots as they stay.
+-- check(keys, k, nk, n, lease_us, burst, cost, now_us, peek, member) drops the
+-- expired leases and counts; it returns the reply's six integers (delay_ms 0)
+-- and the member, which commit(keys, k, nk, n, lease_us, burst, cost, now_us,
+-- member) adds.  With peek (another zone rejected the request) it reports the
+-- slots as they stay.
 
 local function cc_check(keys, k, nk, n, lease_us, burst, cost, now_us, peek,
                         member)

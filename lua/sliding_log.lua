@@ -12,9 +12,9 @@
 -- A request of cost C at now is allowed iff the members with a score above
 -- now - period_us (an admission at t counts until t + period_us) and
 -- max(C, 1) make at most n (a cost of 0 passes iff one unit could).
--- check() only counts (ZCOUNT) and never writes; commit trims the members
--- that no longer count, then adds C, so the set never holds more than n.
--- A denied request writes nothing.
+-- check() only counts (ZCOUNT) and never writes; commit trims the members that
+-- no longer count, then adds C, so the set never holds more than n. A denied
+-- request writes nothing.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          n

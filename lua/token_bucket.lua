@@ -30,14 +30,13 @@
 -- 2^52 and n by 1e9.
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the six
--- reply integers (delay_ms 0) and then the state commit(keys, k, nk, n,
--- period_us, burst,
--- cost, now_us, state...) writes (here tokens, ts and when the bucket is
--- full), or nil and an error message.  With peek (multi.lua, when another zone
--- rejected the request) it reports the state as it stays without this request
--- (reset_after_ms is 0 for a fresh key); allowed still says whether this zone
--- would have admitted it.
+-- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the six reply
+-- integers (delay_ms 0) and then the state commit(keys, k, nk, n, period_us,
+-- burst, cost, now_us, state...) writes (here tokens, ts and when the bucket
+-- is full), or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says whether
+-- this zone would have admitted it.
 --
 -- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
