@@ -25,11 +25,11 @@
 -- of the lease just added, which is the latest: every lease of a zone has
 -- the same length).
 --
--- check(keys, k, nk, n, lease_us, burst, cost, now_us, peek, member)
--- drops the expired leases and counts; it returns the reply's five
--- integers and the member, which commit(keys, k, nk, n, lease_us, burst,
--- cost, now_us, member) adds.  With peek (another zone rejected the
--- request) it reports the slots as they stay.
+-- check(keys, k, nk, n, lease_us, burst, cost, now_us, peek, member) drops the
+-- expired leases and counts; it returns the reply's six integers (delay_ms 0)
+-- and the member, which commit(keys, k, nk, n, lease_us, burst, cost, now_us,
+-- member) adds.  With peek (another zone rejected the request) it reports the
+-- slots as they stay.
 
 local function cc_check(keys, k, nk, n, lease_us, burst, cost, now_us, peek,
                         member)
@@ -59,7 +59,7 @@ local function cc_check(keys, k, nk, n, lease_us, burst, cost, now_us, peek,
     local reset = math.ceil((last - now_us) / 1000)
 
     if held < n then
-        return allowed, n, n - held, reset, 0, member
+        return allowed, n, n - held, reset, 0, 0, member
     end
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     local retry = 1
@@ -72,7 +72,7 @@ local function cc_check(keys, k, nk, n, lease_us, burst, cost, now_us, peek,
         -- this request takes the last slot of an empty set
         retry = math.ceil(lease_us / 1000)
     end
-    return allowed, n, 0, reset, retry, member
+    return allowed, n, 0, reset, retry, 0, member
 end
 
 local function cc_commit(keys, k, nk, n, lease_us, burst, cost, now_us,

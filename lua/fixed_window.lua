@@ -29,13 +29,13 @@
 -- counter (SET ... PX), never refreshed: INCRBY keeps it.
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, cost, now_us, state...) writes (here the key, its count and the
--- window's end), or nil and an error message.  With peek (multi.lua, when
--- another zone rejected the request) it reports the state as it stays without
--- this request (reset_after_ms is 0 for a fresh key); allowed still says
--- whether this zone would have admitted it.
+-- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the six
+-- reply integers (delay_ms 0) and then the state commit(keys, k, nk, n,
+-- period_us, burst, cost, now_us, state...) writes (here the key, its count
+-- and the window's end), or nil and an error message.  With peek (multi.lua,
+-- when another zone rejected the request) it reports the state as it stays
+-- without this request (reset_after_ms is 0 for a fresh key); allowed still
+-- says whether this zone would have admitted it.
 --
 -- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
@@ -141,7 +141,7 @@ local function fw_check(keys, k, nk, n, period_us, burst, cost, now_us,
         left = 0
     end
 
-    return allowed, n, remaining, left, retry, key, count, w_end
+    return allowed, n, remaining, left, retry, 0, key, count, w_end
 end
 
 local function fw_commit(keys, k, nk, n, period_us, burst, cost, now_us,
@@ -162,7 +162,7 @@ end
 -- (>= 1) to the window unconditionally, for rate_limit_charge: the count
 -- may pass n (a debt until the window ends), at most to 2^52.
 local function fw_charge(keys, k, nk, n, period_us, burst, cost, now_us)
-    local _, _, _, _, _, key, count, w_end = fw_check(keys, k, nk, n,
+    local _, _, _, _, _, _, key, count, w_end = fw_check(keys, k, nk, n,
         period_us, burst, 0, now_us, true)
     if key == nil then
         return

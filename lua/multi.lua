@@ -13,7 +13,7 @@
 -- ARGV[3]   lease member: a string unique to the request, for the modes
 --           that keep leases; "" when the call has none.
 -- ARGV[4]   Z, the number of zones (>= 1).
--- ARGV[5 + 6 * (i - 1) ...], for zone i = 1 .. Z, six arguments:
+-- ARGV[5 + 7 * (i - 1) ...], for zone i = 1 .. Z, seven arguments:
 --           algorithm  gcra | token_bucket | fixed_window | sliding_window
 --                      | sliding_log | concurrency
 --           n          units per period (>= 1)
@@ -26,9 +26,18 @@
 --                      sliding_log 1; fixed_window 3 (windows W-1, W, W+1
 --                      by the caller's clock); sliding_window 4 (W-2 .. W+1)
 --                      (exactly the string "1", "3" or "4")
+--           delay      gcra: excess units that pass at once (delay= of
+--                      the zone, 0 .. burst; burst when delay= is absent:
+--                      never held); the rest up to burst are admitted and
+--                      held (delay_ms); every other algorithm 0
 -- KEYS      every zone's keys, concatenated in zone order (nkeys each), all
---           PREFIX:{ZONE:CLIENT}:TAG[:W].  #ARGV must be 4 + 6 * Z and
+--           PREFIX:{ZONE:CLIENT}:TAG[:W].  #ARGV must be 4 + 7 * Z and
 --           #KEYS the sum of the nkeys.
+--
+-- delay is the seventh argument, after nkeys, so that the six before it
+-- keep their places in every mode (and the lease modes' layout only grows
+-- a 0): the script, not the module, knows the key's state exactly (TAT in
+-- µs), so it is the script that says how long an admission waits.
 --
 -- Mode check.  Phase 1 checks every zone (reads only); phase 2, only when
 -- every zone allowed, commits every zone.  A request one zone rejects
@@ -38,8 +47,9 @@
 -- (remaining may then be above 0, and retry_after_ms is 0).
 -- Reply: 6 * Z integers, for each zone in order
 --   allowed (0|1), limit, remaining, reset_after_ms, retry_after_ms,
---   delay_ms (0)
--- (see each algorithm's header).
+--   delay_ms
+-- (see each algorithm's header; delay_ms is 0 but for a gcra zone's
+-- admission beyond its delay, and 0 in every zone when one rejects).
 --
 -- Mode charge (rate_limit_charge, after the response).  Every zone takes
 -- its cost unconditionally, which may leave its key in debt (see each
@@ -50,9 +60,9 @@
 --
 -- Modes renew and release (concurrency leases, many requests' at once: one
 -- command per worker per renewal round).  ARGV[3] is "", ARGV[4] L, the
--- number of leases, then six arguments per lease, in the zone layout's
+-- number of leases, then seven arguments per lease, in the zone layout's
 -- shape so that the checks above apply:
---           concurrency  member  lease_us  0  0  1
+--           concurrency  member  lease_us  0  0  1  0
 -- (the member where n is), and KEYS[i] is lease i's key,
 -- PREFIX:{ZONE:CLIENT}:cc.  renew moves each lease that still exists to
 -- Redis now + lease_us (ZADD XX) and the key's expiry to the same time;
@@ -97,7 +107,7 @@ else
     multi_z = tonumber(multi_z)
 end
 if not (multi_z and multi_z >= 1 and multi_z % 1 == 0
-        and multi_nargv == 4 + 6 * multi_z) then
+        and multi_nargv == 4 + 7 * multi_z) then
     return redis.error_reply('ERR rate_limit: bad zone count ARGV[4] for '
                              .. multi_nargv .. ' ARGV')
 end
@@ -108,11 +118,11 @@ end
 
 -- Zone i's arguments, checked, with its keys after KEYS[k]: check,
 -- commit, nkeys, n, period_us, burst, cost, charge (nil where the
--- algorithm takes none); or nil and an error message.  Zones in a row
--- with one algorithm share its closures.
+-- algorithm takes none), delay; or nil and an error message.  Zones in a
+-- row with one algorithm share its closures.
 local multi_alg, multi_check, multi_commit, multi_charge
 local function multi_zone(i, k)
-    local a = 6 * i - 1
+    local a = 7 * i - 2
     local alg = multi_argv[a]
     if alg ~= multi_alg then
         multi_alg = alg
@@ -125,11 +135,13 @@ local function multi_zone(i, k)
     local n, p = tonumber(multi_argv[a + 1]), tonumber(multi_argv[a + 2])
     local burst, cost = tonumber(multi_argv[a + 3]),
                         tonumber(multi_argv[a + 4])
-    if not (n and p and burst and cost
+    local delay = tonumber(multi_argv[a + 6])
+    if not (n and p and burst and cost and delay
             and n >= 1 and n < 2^53 and n % 1 == 0
             and p >= 1 and p < 2^53 and p % 1 == 0
             and burst >= 0 and burst < 2^53 and burst % 1 == 0
-            and cost >= 0 and cost <= 2^53 and cost % 1 == 0) then
+            and cost >= 0 and cost <= 2^53 and cost % 1 == 0
+            and delay >= 0 and delay <= burst and delay % 1 == 0) then
         return nil, 'ERR rate_limit: zone ' .. i .. ': bad number'
     end
     -- nkeys is compared as the string the module sends
@@ -142,7 +154,8 @@ local function multi_zone(i, k)
     if multi_argv[a + 5] ~= want or k + nk > multi_nkeys then
         return nil, 'ERR rate_limit: zone ' .. i .. ': bad key count'
     end
-    return multi_check, multi_commit, nk, n, p, burst, cost, multi_charge
+    return multi_check, multi_commit, nk, n, p, burst, cost, multi_charge,
+           delay
 end
 
 -- Mode check.
@@ -153,8 +166,8 @@ if multi_mode == 'check' then
     -- cost and the three state values check returned.  One zone needs
     -- neither: its values stay in the locals.
     local multi_zones, multi_reply, multi_all, multi_k = nil, nil, true, 0
-    local check, commit, nk, n, p, burst, cost
-    local allowed, limit, remaining, reset, retry, s1, s2, s3
+    local check, commit, nk, n, p, burst, cost, _, delay
+    local allowed, limit, remaining, reset, retry, wait, s1, s2, s3
     if multi_z > 1 then
         -- sized for two zones at once: growing a table step by step costs
         -- more than the rest of the bookkeeping
@@ -165,14 +178,15 @@ if multi_mode == 'check' then
         multi_reply = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
     end
     for i = 1, multi_z do
-        check, commit, nk, n, p, burst, cost = multi_zone(i, multi_k)
+        check, commit, nk, n, p, burst, cost, _, delay =
+            multi_zone(i, multi_k)
         if check == nil then
             return redis.error_reply(commit)
         end
 
-        allowed, limit, remaining, reset, retry, s1, s2, s3 =
+        allowed, limit, remaining, reset, retry, wait, s1, s2, s3 =
             check(multi_keys, multi_k, nk, n, p, burst, cost, multi_now,
-                  false, multi_argv[3])
+                  false, multi_argv[3], delay)
         if allowed == nil then
             return redis.error_reply(limit)
         end
@@ -183,7 +197,7 @@ if multi_mode == 'check' then
             local r, z = 6 * (i - 1), 11 * (i - 1)
             multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
                 multi_reply[r + 4], multi_reply[r + 5], multi_reply[r + 6] =
-                allowed, limit, remaining, reset, retry, 0
+                allowed, limit, remaining, reset, retry, wait
             multi_zones[z + 1], multi_zones[z + 2], multi_zones[z + 3],
                 multi_zones[z + 4], multi_zones[z + 5], multi_zones[z + 6],
                 multi_zones[z + 7], multi_zones[z + 8], multi_zones[z + 9],
@@ -203,7 +217,7 @@ if multi_mode == 'check' then
             commit(multi_keys, 0, nk, n, p, burst, cost, multi_now, s1, s2,
                    s3)
         end
-        return {allowed, limit, remaining, reset, retry, 0}
+        return {allowed, limit, remaining, reset, retry, wait}
     end
 
     if multi_all then
@@ -218,12 +232,14 @@ if multi_mode == 'check' then
         end
     else
         -- nothing is consumed: the zones that would have admitted the
-        -- request report their state as it stays
+        -- request report their state as it stays (and no wait: a peek's
+        -- delay_ms is 0)
         for i = 1, multi_z do
             local r, z = 6 * (i - 1), 11 * (i - 1)
             if multi_reply[r + 1] == 1 then
                 multi_reply[r + 1], multi_reply[r + 2], multi_reply[r + 3],
-                    multi_reply[r + 4], multi_reply[r + 5] =
+                    multi_reply[r + 4], multi_reply[r + 5],
+                    multi_reply[r + 6] =
                     multi_zones[z + 1](multi_keys, multi_zones[z + 3],
                                        multi_zones[z + 4],
                                        multi_zones[z + 5],
@@ -299,7 +315,7 @@ if multi_mode == 'refund' then
         if check == nil then
             return redis.error_reply(commit)
         end
-        local alg, key = multi_argv[6 * i - 1], multi_keys[multi_k + 1]
+        local alg, key = multi_argv[7 * i - 2], multi_keys[multi_k + 1]
         local given = 0
         if alg == 'sliding_log' then
             given = #redis.call('ZPOPMAX', key, string.format('%d', cost))
@@ -309,7 +325,7 @@ if multi_mode == 'refund' then
             given = redis.call('ZREM', key, multi_argv[3])
         elseif cost > 0 then
             -- the state as of now, this call consuming nothing
-            local allowed, _, _, _, _, s1, s2, s3 =
+            local allowed, _, _, _, _, _, s1, s2, s3 =
                 check(multi_keys, multi_k, nk, n, p, burst, 0, multi_now,
                       true)
             if allowed == nil then
@@ -368,7 +384,7 @@ local function multi_leases(apply)
     end
     local found = 0
     for i = 1, multi_z do
-        local a = 6 * i - 1
+        local a = 7 * i - 2
         local member, lease = multi_argv[a + 1], tonumber(multi_argv[a + 2])
         if not (multi_argv[a] == 'concurrency' and member ~= '' and lease
                 and lease >= 1 and lease < 2^53 and lease % 1 == 0) then

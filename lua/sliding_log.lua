@@ -12,9 +12,9 @@
 -- A request of cost C at now is allowed iff the members with a score above
 -- now - period_us (an admission at t counts until t + period_us) and
 -- max(C, 1) make at most n (a cost of 0 passes iff one unit could).
--- check() only counts (ZCOUNT) and never writes; commit trims the members
--- that no longer count, then adds C, so the set never holds more than n.
--- A denied request writes nothing.
+-- check() only counts (ZCOUNT) and never writes; commit trims the members that
+-- no longer count, then adds C, so the set never holds more than n. A denied
+-- request writes nothing.
 --
 -- Reply: {allowed, limit, remaining, reset_after_ms, retry_after_ms}
 --   limit          n
@@ -28,7 +28,7 @@
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only;
 -- the zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n,
+-- six reply integers (delay_ms 0) and then the state commit(keys, k, nk, n,
 -- period_us, burst, cost, now_us, state...) writes (here the first new
 -- member's sequence number, the
 -- newest admission and now as a decimal string), or nil and an error
@@ -91,7 +91,7 @@ local function sl_check(keys, k, nk, n, period_us, burst, cost, now_us,
     end
 
     return allowed, n, remaining,
-           math.ceil((newest + period_us - now_us) / 1000), retry,
+           math.ceil((newest + period_us - now_us) / 1000), retry, 0,
            seq, newest, now
 end
 

@@ -32,13 +32,13 @@
 -- 2^52.
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the
--- five reply integers and then the state commit(keys, k, nk, n, period_us,
--- burst, cost, now_us, state...) writes (here the current window's key, its
--- count and the end of the next window), or nil and an error message.  With
--- peek (multi.lua, when another zone rejected the request) it reports the
--- state as it stays without this request (reset_after_ms is 0 for a fresh
--- key); allowed still says whether this zone would have admitted it.
+-- zone's keys are keys[k + 1 .. k + nk] (the candidates).  It returns the six
+-- reply integers (delay_ms 0) and then the state commit(keys, k, nk, n,
+-- period_us, burst, cost, now_us, state...) writes (here the current window's
+-- key, its count and the end of the next window), or nil and an error
+-- message.  With peek (multi.lua, when another zone rejected the request) it
+-- reports the state as it stays without this request (reset_after_ms is 0 for
+-- a fresh key); allowed still says whether this zone would have admitted it.
 --
 -- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
@@ -115,7 +115,7 @@ local function sw_check(keys, k, nk, n, period_us, burst, cost, now_us,
         reset = (w + 1) * p - now_us
     end
 
-    return allowed, n, remaining, math.ceil(reset / 1000), retry,
+    return allowed, n, remaining, math.ceil(reset / 1000), retry, 0,
            ckey, curr, (w + 2) * p
 end
 
@@ -139,7 +139,7 @@ end
 -- the count may pass n (a debt that the next windows repay), at most to
 -- floor(2^52 / period_us), so the formula's products stay below 2^53.
 local function sw_charge(keys, k, nk, n, period_us, burst, cost, now_us)
-    local _, _, _, _, _, key, count, expire_at = sw_check(keys, k, nk, n,
+    local _, _, _, _, _, _, key, count, expire_at = sw_check(keys, k, nk, n,
         period_us, burst, 0, now_us, true)
     if key == nil then
         return

@@ -31,15 +31,17 @@ local function rl_standalone(check, commit, alg, burst_min)
         local t = redis.call('TIME')
         a[1] = tonumber(t[1]) * 1000000 + tonumber(t[2])
     end
-    -- check returns the reply's five values, then what commit needs
+    -- check returns the reply's six values, then what commit needs; the
+    -- delay is the burst (nothing is held), and the driver leaves delay_ms
+    -- out: tests of delay= run lua/multi.lua
     local r = {check(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1], false,
-                     ARGV[6])}
+                     ARGV[6], a[4])}
     if r[1] == nil then
         return redis.error_reply(r[2])
     end
     if r[1] == 1 then
-        commit(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1], r[6], r[7],
-               r[8])
+        commit(KEYS, 0, #KEYS, a[2], a[3], a[4], a[5], a[1], r[7], r[8],
+               r[9])
     end
     return {r[1], r[2], r[3], r[4], r[5]}
 end

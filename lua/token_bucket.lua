@@ -30,13 +30,13 @@
 -- 2^52 and n by 1e9.
 --
 -- check(keys, k, nk, n, period_us, burst, cost, now_us, peek) reads only; the
--- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the five
--- reply integers and then the state commit(keys, k, nk, n, period_us, burst,
--- cost, now_us, state...) writes (here tokens, ts and when the bucket is
--- full), or nil and an error message.  With peek (multi.lua, when another zone
--- rejected the request) it reports the state as it stays without this request
--- (reset_after_ms is 0 for a fresh key); allowed still says whether this zone
--- would have admitted it.
+-- zone's keys are keys[k + 1 .. k + nk] (here one).  It returns the six reply
+-- integers (delay_ms 0) and then the state commit(keys, k, nk, n, period_us,
+-- burst, cost, now_us, state...) writes (here tokens, ts and when the bucket
+-- is full), or nil and an error message.  With peek (multi.lua, when another
+-- zone rejected the request) it reports the state as it stays without this
+-- request (reset_after_ms is 0 for a fresh key); allowed still says whether
+-- this zone would have admitted it.
 --
 -- floor(a / b) and ceil(a / b) are exact for integers |a| < 2^53, b >= 1:
 -- the quotient's rounding error is below |a| / b * 2^-53 < 1 / b, less
@@ -110,7 +110,7 @@ local function tb_check(keys, k, nk, n, period_us, burst, cost, now_us,
     local full_at = ts + math.ceil((full - s) / n)
 
     return allowed, burst, remaining, math.ceil((full_at - now_us) / 1000),
-           retry, s, ts, full_at
+           retry, 0, s, ts, full_at
 end
 
 local function tb_commit(keys, k, nk, n, period_us, burst, cost, now_us,
@@ -130,8 +130,8 @@ end
 -- (>= 1) unconditionally, for rate_limit_charge: the bucket may go below
 -- zero (a debt), at most to C * period_us - 2^52 scaled units.
 local function tb_charge(keys, k, nk, n, period_us, burst, cost, now_us)
-    local _, _, _, _, _, s, ts = tb_check(keys, k, nk, n, period_us, burst,
-                                          0, now_us, true)
+    local _, _, _, _, _, _, s, ts = tb_check(keys, k, nk, n, period_us,
+                                             burst, 0, now_us, true)
     local least = burst * period_us - 2^52
     if cost >= (s - least) / period_us then
         s = least

@@ -835,17 +835,15 @@ ngx_http_rate_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * delay= (gcra only, 0..burst, default burst: none): a request with more
  * than delay excess requests ahead waits until delay remain, as
- * limit_req ... delay= does.  It waits while (delay + 1) x T is behind
- * the key's arrival time, T the emission interval.
+ * limit_req ... delay= does.  The script works out the wait (lua/gcra.lua)
+ * and its reply says it (delay_ms).
  */
 
 static char *
 ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone)
 {
-    uint64_t  t;
-
-    if (!zone->delay_set) {
+    if (!zone->limit.delay_set) {
         return NGX_CONF_OK;
     }
 
@@ -855,23 +853,12 @@ ngx_http_rate_limit_delay_check(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (zone->delay > zone->limit.burst) {
+    if (zone->limit.delay > zone->limit.burst) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "delay=%ui is more than burst=%uL", zone->delay,
-                           zone->limit.burst);
+                           "delay=%uL is more than burst=%uL",
+                           zone->limit.delay, zone->limit.burst);
         return NGX_CONF_ERROR;
     }
-
-    if (zone->delay == zone->limit.burst) {
-        /* the default: every admitted request passes at once */
-        return NGX_CONF_OK;
-    }
-
-    t = (zone->limit.period_s * 1000000 + zone->limit.count - 1)
-        / zone->limit.count;
-
-    /* below burst x T, which the core bounds */
-    zone->delay_after_us = (zone->delay + 1) * t;
 
     return NGX_CONF_OK;
 }
@@ -1103,8 +1090,8 @@ ngx_http_rate_limit_zone_param(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        zone->delay = n;
-        zone->delay_set = 1;
+        zone->limit.delay = n;
+        zone->limit.delay_set = 1;
         zone->rate_param = "delay";
 
         return NGX_CONF_OK;

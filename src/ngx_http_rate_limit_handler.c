@@ -760,13 +760,17 @@ ngx_http_rate_limit_decide(ngx_http_request_t *r,
             return;
         }
 
-        /* the longest wait of its zones; a dry run is never held */
+        /*
+         * the longest wait the script gave its zones (delay_ms: gcra
+         * delay=); the local fallback and the deny cache never hold, nor
+         * does a dry run
+         */
 
         for (i = 0; i < ctx->nzones; i++) {
             if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_REDIS) {
                 ctx->delay_ms = ngx_max(ctx->delay_ms,
-                                        ngx_http_rate_limit_zone_delay(
-                                            ctx->zones[i], &ctx->results[i]));
+                                        (ngx_msec_t)
+                                            ctx->results[i].delay_ms);
             }
         }
 
@@ -961,33 +965,6 @@ ngx_http_rate_limit_delay_handler(ngx_event_t *ev)
 
     ctx->state = NGX_HTTP_RATE_LIMIT_STATE_DECIDED;
     ngx_http_rate_limit_resume(ctx);
-}
-
-
-/*
- * A gcra zone's answer: reset_after is how far the key's arrival time is
- * ahead after this request, (delay + 1) x T of which pass at once.  The
- * reply's milliseconds are rounded up, so a request waits at most 1 ms
- * longer than its turn, never less.
- */
-
-ngx_msec_t
-ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
-    rl_core_zone_result_t *result)
-{
-    uint64_t  ahead;
-
-    if (zone->delay_after_us == 0 || !result->allowed) {
-        return 0;
-    }
-
-    ahead = (uint64_t) result->reset_after_ms * 1000;
-
-    if (ahead <= zone->delay_after_us) {
-        return 0;
-    }
-
-    return (ngx_msec_t) ((ahead - zone->delay_after_us + 999) / 1000);
 }
 
 

@@ -310,10 +310,7 @@ ngx_http_rate_limit_metrics_request(ngx_http_rate_limit_ctx_t *ctx)
         } else if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_LOCAL) {
             m = NGX_HTTP_RATE_LIMIT_M_LOCAL_PASSED;
 
-        } else if (ctx->delay_ms
-                   && ngx_http_rate_limit_zone_delay(ctx->zones[i],
-                                                     &ctx->results[i]))
-        {
+        } else if (ctx->delay_ms && ctx->results[i].delay_ms) {
             m = NGX_HTTP_RATE_LIMIT_M_DELAYED;
 
         } else {

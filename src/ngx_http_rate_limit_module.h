@@ -39,11 +39,6 @@ typedef struct {
     ngx_uint_t                  cache;      /* deny cache entries, 0 off */
     ngx_uint_t                  index;      /* in the main conf's zones */
 
-    /* delay= (gcra): beyond (delay + 1) x T ahead a request waits */
-    ngx_uint_t                  delay;
-    ngx_uint_t                  delay_set;  /* delay= was given */
-    uint64_t                    delay_after_us; /* 0: never waits */
-
     /* fallback=: GCRA with interval T and tolerance tau; T 0: none */
     uint64_t                    fallback_t_us;
     uint64_t                    fallback_tau_us;
@@ -289,9 +284,6 @@ ngx_http_rate_limit_ctx_t *ngx_http_rate_limit_get_ctx(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_rate_limit_init_worker(ngx_cycle_t *cycle);
 void ngx_http_rate_limit_exit_worker(ngx_cycle_t *cycle);
-/* ms a zone's answer holds the request (delay=), 0: none */
-ngx_msec_t ngx_http_rate_limit_zone_delay(ngx_http_rate_limit_zone_t *zone,
-    rl_core_zone_result_t *result);
 /* us, monotonic and the same in every process, read when called */
 uint64_t ngx_http_rate_limit_monotonic_usec(void);
 

@@ -87,7 +87,8 @@ sub leases {
     my ($mode, $now, @l) = @_;     # [key, member, lease_us]
     return run_script($r, assembled_script(), [map { $_->[0] } @l], $now,
                       $mode, '', scalar(@l),
-                      map { ('concurrency', $_->[1], $_->[2], 0, 0, 1) } @l);
+                      map { ('concurrency', $_->[1], $_->[2], 0, 0, 1, 0) }
+                          @l);
 }
 
 {
@@ -117,7 +118,7 @@ sub leases {
     my $v = leases('renew', $now, [$k1, '', $L]);
     ok(is_error($v), 'renew with an empty member: error');
     $v = run_script($r, assembled_script(), [$k1], $now, 'renew', '', 1,
-                    'gcra', 'a', $L, 0, 0, 1);
+                    'gcra', 'a', $L, 0, 0, 1, 0);
     ok(is_error($v), 'renew of a non-lease: error');
 }
 

@@ -217,36 +217,43 @@ sub zone_reply {
     $r->cmd('FLUSHDB');
     my $k = key_name('e', 'c', 'g');
     my @bad = (
-        ['unknown algorithm', [$k], $t0, 1, 'leaky', 10, $S, 0, 1, 1],
-        ['n not a number', [$k], $t0, 1, 'gcra', 'ten', $S, 0, 1, 1],
-        ['n fractional', [$k], $t0, 1, 'gcra', '1.5', $S, 0, 1, 1],
-        ['n zero', [$k], $t0, 1, 'gcra', 0, $S, 0, 1, 1],
-        ['negative burst', [$k], $t0, 1, 'gcra', 10, $S, -1, 1, 1],
-        ['negative cost', [$k], $t0, 1, 'gcra', 10, $S, 0, -1, 1],
-        ['fractional cost', [$k], $t0, 1, 'gcra', 10, $S, 0, '0.5', 1],
+        ['unknown algorithm', [$k], $t0, 1, 'leaky', 10, $S, 0, 1, 1, 0],
+        ['n not a number', [$k], $t0, 1, 'gcra', 'ten', $S, 0, 1, 1, 0],
+        ['n fractional', [$k], $t0, 1, 'gcra', '1.5', $S, 0, 1, 1, 0],
+        ['n zero', [$k], $t0, 1, 'gcra', 0, $S, 0, 1, 1, 0],
+        ['negative burst', [$k], $t0, 1, 'gcra', 10, $S, -1, 1, 1, 0],
+        ['negative cost', [$k], $t0, 1, 'gcra', 10, $S, 0, -1, 1, 0],
+        ['fractional cost', [$k], $t0, 1, 'gcra', 10, $S, 0, '0.5', 1, 0],
         ['cost above 2^53', [$k], $t0, 1, 'gcra', 10, $S, 0,
-         '9007199254740994', 1],
-        ['cost not a number', [$k], $t0, 1, 'gcra', 10, $S, 0, 'x', 1],
-        ['now not a number', [$k], 'now', 1, 'gcra', 10, $S, 0, 1, 1],
+         '9007199254740994', 1, 0],
+        ['cost not a number', [$k], $t0, 1, 'gcra', 10, $S, 0, 'x', 1, 0],
+        ['now not a number', [$k], 'now', 1, 'gcra', 10, $S, 0, 1, 1, 0],
         ['zero zones', [], $t0, 0],
-        ['zone count too big', [$k], $t0, 2, 'gcra', 10, $S, 0, 1, 1],
-        ['arguments missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1],
+        ['zone count too big', [$k], $t0, 2, 'gcra', 10, $S, 0, 1, 1, 0],
+        ['arguments missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 1],
         ['v1 arguments (no cost)', [$k], $t0, 1, 'gcra', 10, $S, 0, 1,
-         'gcra', 10, $S, 0, 1, 'x'],
-        ['nkeys over #KEYS', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 2],
-        ['#KEYS over nkeys', [$k, "$k:x"], $t0, 1, 'gcra', 10, $S, 0, 1, 1],
+         'gcra', 10, $S],
+        ['six arguments a zone (no delay)', [$k, $k], $t0, 2, 'gcra', 10,
+         $S, 2, 1, 1, 'gcra', 10, $S, 2, 1, 1],
+        ['delay above burst', [$k], $t0, 1, 'gcra', 10, $S, 2, 1, 1, 3],
+        ['negative delay', [$k], $t0, 1, 'gcra', 10, $S, 2, 1, 1, -1],
+        ['fractional delay', [$k], $t0, 1, 'gcra', 10, $S, 2, 1, 1, '0.5'],
+        ['delay not a number', [$k], $t0, 1, 'gcra', 10, $S, 2, 1, 1, ''],
+        ['nkeys over #KEYS', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 2, 0],
+        ['#KEYS over nkeys', [$k, "$k:x"], $t0, 1, 'gcra', 10, $S, 0, 1, 1,
+         0],
         ['nkeys wrong for the algorithm', [$k, "$k:x", "$k:y"], $t0, 1,
-         'sliding_window', 10, $S, 0, 1, 3],
+         'sliding_window', 10, $S, 0, 1, 3, 0],
         ['token_bucket capacity 0', [$k], $t0, 1, 'token_bucket', 10, $S,
-         0, 1, 1],
+         0, 1, 1, 0],
         ['window not among the keys', [map { "$k:$_" } 1 .. 3], $t0, 1,
-         'fixed_window', 10, $S, 0, 1, 3],
+         'fixed_window', 10, $S, 0, 1, 3, 0],
     );
     # the header of ABI v2: now_us mode lease Z
     $_ = [$_->[0], $_->[1], $_->[2], 'check', '', @$_[3 .. $#$_]] for @bad;
     push @bad, ['unknown mode', [$k], $t0, 'take', '', 1, 'gcra', 10, $S, 0,
-                1, 1],
-               ['mode missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 1];
+                1, 1, 0],
+               ['mode missing', [$k], $t0, 1, 'gcra', 10, $S, 0, 1, 1, 0];
     for my $case (@bad) {
         my ($name, $keys, @argv) = @$case;
         my $rep = run_script($r, $script, $keys, @argv);
@@ -255,7 +262,7 @@ sub zone_reply {
     }
     is_deeply(db_keys($r), [], 'errors write nothing');
     my $m = run_script($r, $script, [$k], $t0, 'take', '', 1, 'gcra', 10, $S,
-                       0, 1, 1);
+                       0, 1, 1, 0);
     is(is_error($m) && $m->message, 'ERR rate_limit: unknown mode',
        'unknown mode: its own message');
 

@@ -28,6 +28,7 @@ struct ZonePlan {
     KeyParts parts;
     std::uint64_t periodUs;
     std::uint64_t burst;
+    std::uint64_t delay;
 };
 
 // nullptr when the zone cannot be sent.
@@ -60,14 +61,28 @@ std::uint64_t burstArgument(const rl_core_limit_t &limit) noexcept
     }
 }
 
-// The per-zone arguments but the keys: alg N period_us burst cost nkeys.
+// gcra's excess that passes at once: delay= when set below the burst, else
+// the burst (nothing waits); the other algorithms never delay.
+std::uint64_t delayArgument(const rl_core_limit_t &limit) noexcept
+{
+    if (limit.algorithm != RL_CORE_ALG_GCRA) {
+        return 0;
+    }
+
+    return limit.delay_set && limit.delay < limit.burst ? limit.delay
+                                                        : limit.burst;
+}
+
+// The per-zone arguments but the keys: alg N period_us burst cost nkeys
+// delay.
 std::size_t zoneArgumentBytes(const ZonePlan &plan,
     const rl_core_zone_request_t &z) noexcept
 {
     return plan.alg->name.size() + decimalLength(z.limit->count)
            + decimalLength(plan.periodUs) + decimalLength(plan.burst)
            + decimalLength(z.cost)
-           + decimalLength(static_cast<std::uint64_t>(plan.alg->keyCount));
+           + decimalLength(static_cast<std::uint64_t>(plan.alg->keyCount))
+           + decimalLength(plan.delay);
 }
 
 ZonePlan planZone(const rl_core_zone_request_t &z, const Algorithm *alg)
@@ -81,6 +96,7 @@ ZonePlan planZone(const rl_core_zone_request_t &z, const Algorithm *alg)
     plan.parts.tag = alg->tag;
     plan.periodUs = z.limit->period_s * usPerSecond;
     plan.burst = burstArgument(*z.limit);
+    plan.delay = delayArgument(*z.limit);
 
     return plan;
 }
@@ -125,7 +141,7 @@ rl_core_status_e commandSize(const rl_core_zone_request_t *zones,
             + modeNameMax + leaseLen
             + decimalLength(static_cast<std::uint64_t>(n));
 
-    argc = 3 + keys + 4 + 6 * n;
+    argc = 3 + keys + 4 + 7 * n;
     bytes = size;
 
     return RL_CORE_OK;
@@ -204,6 +220,7 @@ void emitCommand(const rl_core_zone_request_t *zones, std::size_t n,
             burstArgument(limit),
             zones[i].cost,
             static_cast<std::uint64_t>(alg->keyCount),
+            delayArgument(limit),
         };
 
         p = sink.begin(alg->name.size());

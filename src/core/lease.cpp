@@ -116,7 +116,7 @@ void emit(const rl_core_lease_t *leases, std::size_t n,
 {
     const rl::Algorithm *cc = rl::findAlgorithm(RL_CORE_ALG_CONCURRENCY);
 
-    out.array(3 + n + 4 + 6 * n);
+    out.array(3 + n + 4 + 7 * n);
     out.arg("EVALSHA");
     out.arg(std::string_view(rl::scriptSha1, sha1Hex));
     out.number(n);
@@ -146,6 +146,7 @@ void emit(const rl_core_lease_t *leases, std::size_t n,
         out.arg("0");
         out.arg("0");
         out.arg("1");
+        out.arg("0");       // delay
     }
 }
 

@@ -96,6 +96,10 @@ typedef struct {
     uint64_t             burst;         /* meaning depends on the algorithm */
     int                  burst_set;     /* burst= was given */
     rl_core_algorithm_e  algorithm;
+    uint64_t             delay;         /* gcra: delay=, 0..burst (the
+                                           glue checks it); others 0 */
+    int                  delay_set;     /* delay= was given; else the
+                                           script gets burst: no wait */
 } rl_core_limit_t;
 
 
@@ -189,7 +193,7 @@ typedef enum {
  * The script command for these zones (script ABI v2),
  *
  *   EVALSHA sha numkeys KEY... now_us mode lease Z
- *           (alg N period_us burst cost nkeys)*Z
+ *           (alg N period_us burst cost nkeys delay)*Z
  *
  * as one RESP array (what hiredis would format from an argv), ready for
  * redisAsyncFormattedCommand(): every value is its own bulk string, so no
@@ -206,7 +210,8 @@ typedef enum {
  * 1970-01-05, months as (year - 1970) * 12 + month - 1, in UTC),
  * fixed_window passes the windows W-1, W, W+1 and sliding_window W-2 ..
  * W+1, in that order; the script decides with Redis TIME which of them
- * are current.
+ * are current.  delay is gcra's delay= (the burst when it is not set, or
+ * more than the burst: nothing waits) and 0 for the other algorithms.
  *
  * rl_core_request_size() bounds the size at any clock (window numbers
  * and lengths counted at their widest); rl_core_request_build() writes
@@ -227,7 +232,8 @@ rl_core_status_e rl_core_request_build(const rl_core_zone_request_t *zones,
 /*
  * Leases of concurrency zones, renewed or released many at once (modes
  * renew and release of lua/multi.lua):
- *   EVALSHA sha L KEY... 0 mode "" L (concurrency MEMBER lease_us 0 0 1)*L
+ *   EVALSHA sha L KEY... 0 mode "" L
+ *           (concurrency MEMBER lease_us 0 0 1 0)*L
  * zone is the lease's zone request as its check sent it (a concurrency
  * limit: lease_us is its period), member the request's lease member (1 to
  * RL_CORE_LEASE_MAX bytes).  rl_core_lease_size() sets *bytes to the exact
@@ -264,7 +270,8 @@ typedef struct {
     int64_t  reset_after_ms;
     int64_t  retry_after_ms;    /* until one more unit; 0 iff remaining
                                    > 0 */
-    int64_t  delay_ms;          /* 0 but for a delayed admission */
+    int64_t  delay_ms;          /* 0 but for a delayed admission (gcra
+                                   delay=): hold the request this long */
 } rl_core_zone_result_t;
 
 /* Integers per zone in a check reply. */

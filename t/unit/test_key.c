@@ -539,7 +539,7 @@ test_zone_keys(void **state)
         build(&cmd, &zone, 1, c->now_ms);
 
         nkeys = rl_core_zone_key_count(c->alg);
-        assert_int_equal(cmd.argc, 3 + nkeys + 4 + 6);
+        assert_int_equal(cmd.argc, 3 + nkeys + 4 + 7);
 
         for (k = 0; k < nkeys; k++) {
             assert_arg_str(&cmd, 3 + k, c->keys[k]);
@@ -612,7 +612,7 @@ test_command_layout(void **state)
 
     build(&cmd, zones, 3, 1700000000500ULL);
 
-    assert_int_equal(cmd.argc, 3 + 6 + 4 + 18);
+    assert_int_equal(cmd.argc, 3 + 6 + 4 + 21);
     assert_arg_str(&cmd, 2, "6");
     assert_arg_str(&cmd, 3, "rl:{per_key:secret}:g");
     assert_arg(&cmd, 4, S("rl:{per_ip:\x0a\x00\x00\x01}:sw:1699999998"));
@@ -631,21 +631,25 @@ test_command_layout(void **state)
     assert_arg_str(&cmd, 16, "20");
     assert_arg_str(&cmd, 17, "1");
     assert_arg_str(&cmd, 18, "1");
+    /* no delay=: the burst, nothing waits */
+    assert_arg_str(&cmd, 19, "20");
 
-    assert_arg_str(&cmd, 19, "sliding_window");
-    assert_arg_str(&cmd, 20, "10");
-    assert_arg_str(&cmd, 21, "1000000");
-    assert_arg_str(&cmd, 22, "0");
-    assert_arg_str(&cmd, 23, "1");
-    assert_arg_str(&cmd, 24, "4");
+    assert_arg_str(&cmd, 20, "sliding_window");
+    assert_arg_str(&cmd, 21, "10");
+    assert_arg_str(&cmd, 22, "1000000");
+    assert_arg_str(&cmd, 23, "0");
+    assert_arg_str(&cmd, 24, "1");
+    assert_arg_str(&cmd, 25, "4");
+    assert_arg_str(&cmd, 26, "0");
 
     /* token_bucket's burst argument is the capacity, N by default. */
-    assert_arg_str(&cmd, 25, "token_bucket");
-    assert_arg_str(&cmd, 26, "5");
-    assert_arg_str(&cmd, 27, "3600000000");
+    assert_arg_str(&cmd, 27, "token_bucket");
     assert_arg_str(&cmd, 28, "5");
-    assert_arg_str(&cmd, 29, "1");
-    assert_arg_str(&cmd, 30, "1");
+    assert_arg_str(&cmd, 29, "3600000000");
+    assert_arg_str(&cmd, 30, "5");
+    assert_arg_str(&cmd, 31, "1");
+    assert_arg_str(&cmd, 32, "1");
+    assert_arg_str(&cmd, 33, "0");
 
     command_free(&cmd);
 }
@@ -657,21 +661,38 @@ typedef struct {
     uint64_t              period_s;
     uint64_t              burst;
     int                   burst_set;
+    uint64_t              delay;
+    int                   delay_set;
     const char           *name;
-    const char           *args[4];     /* N period_us burst nkeys */
+    const char           *args[5];     /* N period_us burst nkeys delay */
 } args_case_t;
 
 
 static const args_case_t  args_cases[] = {
-    { GCRA, 1, 1, 0, 0, "gcra", { "1", "1000000", "0", "1" } },
-    { GCRA, 1000000000, 86400, 1000000000, 1, "gcra",
-      { "1000000000", "86400000000", "1000000000", "1" } },
-    { TB, 100, 60, 7, 1, "token_bucket", { "100", "60000000", "7", "1" } },
-    { TB, 100, 60, 0, 0, "token_bucket", { "100", "60000000", "100", "1" } },
-    { FW, 30, 3600, 0, 0, "fixed_window", { "30", "3600000000", "0", "3" } },
-    { SW, 30, 60, 0, 0, "sliding_window", { "30", "60000000", "0", "4" } },
-    { SL, 1000000, 86400, 0, 0, "sliding_log",
-      { "1000000", "86400000000", "0", "1" } },
+    { GCRA, 1, 1, 0, 0, 0, 0, "gcra", { "1", "1000000", "0", "1", "0" } },
+    { GCRA, 1000000000, 86400, 1000000000, 1, 0, 0, "gcra",
+      { "1000000000", "86400000000", "1000000000", "1", "1000000000" } },
+    /* delay=: the excess that passes at once; delay=burst is the default */
+    { GCRA, 10, 1, 5, 1, 1, 1, "gcra", { "10", "1000000", "5", "1", "1" } },
+    { GCRA, 10, 1, 5, 1, 0, 1, "gcra", { "10", "1000000", "5", "1", "0" } },
+    { GCRA, 10, 1, 5, 1, 5, 1, "gcra", { "10", "1000000", "5", "1", "5" } },
+    { GCRA, 1000000000, 86400, 1000000000, 1, 999999999, 1, "gcra",
+      { "1000000000", "86400000000", "1000000000", "1", "999999999" } },
+    /* unchecked above the burst: the burst, never a bad argument */
+    { GCRA, 10, 1, 5, 1, 6, 1, "gcra", { "10", "1000000", "5", "1", "5" } },
+    { TB, 100, 60, 7, 1, 0, 0, "token_bucket",
+      { "100", "60000000", "7", "1", "0" } },
+    { TB, 100, 60, 0, 0, 0, 0, "token_bucket",
+      { "100", "60000000", "100", "1", "0" } },
+    /* only gcra delays */
+    { TB, 100, 60, 7, 1, 3, 1, "token_bucket",
+      { "100", "60000000", "7", "1", "0" } },
+    { FW, 30, 3600, 0, 0, 0, 0, "fixed_window",
+      { "30", "3600000000", "0", "3", "0" } },
+    { SW, 30, 60, 0, 0, 0, 0, "sliding_window",
+      { "30", "60000000", "0", "4", "0" } },
+    { SL, 1000000, 86400, 0, 0, 0, 0, "sliding_log",
+      { "1000000", "86400000000", "0", "1", "0" } },
 };
 
 
@@ -695,6 +716,8 @@ test_command_zone_args(void **state)
         limit.burst = c->burst;
         limit.burst_set = c->burst_set;
         assert_int_equal(rl_core_check_limit(&limit, NULL, 0), RL_CORE_OK);
+        limit.delay = c->delay;
+        limit.delay_set = c->delay_set;
 
         zone = make_zone("rl", "z", "k", 1, &limit);
         build(&cmd, &zone, 1, 1700000000000ULL);
@@ -711,9 +734,11 @@ test_command_zone_args(void **state)
             assert_arg_str(&cmd, base + 5 + k, c->args[k]);
         }
 
-        /* the cost, then nkeys */
+        /* the cost, nkeys, then the delay, the last argument */
         assert_arg_str(&cmd, base + 8, "1");
         assert_arg_str(&cmd, base + 9, c->args[3]);
+        assert_arg_str(&cmd, base + 10, c->args[4]);
+        assert_int_equal(cmd.argc, base + 11);
 
         command_free(&cmd);
     }
@@ -919,15 +944,17 @@ test_command_modes(void **state)
     for (i = 0; i < COUNT_OF(modes); i++) {
         build_mode(&cmd, zones, 2, modes[i].mode, "lease-1:7", 0);
 
-        assert_int_equal(cmd.argc, 3 + 2 + 4 + 12);
+        assert_int_equal(cmd.argc, 3 + 2 + 4 + 14);
         assert_arg_str(&cmd, 5, "0");
         assert_arg_str(&cmd, 6, modes[i].name);
         assert_arg_str(&cmd, 7, "lease-1:7");
         assert_arg_str(&cmd, 8, "2");
         assert_arg_str(&cmd, 13, "0");
         assert_arg_str(&cmd, 14, "1");
-        assert_arg_str(&cmd, 19, "9007199254740992");
-        assert_arg_str(&cmd, 20, "1");
+        assert_arg_str(&cmd, 15, "0");
+        assert_arg_str(&cmd, 20, "9007199254740992");
+        assert_arg_str(&cmd, 21, "1");
+        assert_arg_str(&cmd, 22, "0");
         /* sized for the longest mode, exact for the lease */
         assert_int_equal(cmd.len + length_slack(&cmd), cmd.bytes);
 

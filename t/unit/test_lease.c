@@ -14,8 +14,9 @@
 #include "rl_core_test.h"
 
 
-static const rl_core_limit_t  cc30 = { 3, 30, 0, 0, RL_CORE_ALG_CONCURRENCY };
-static const rl_core_limit_t  gcra = { 3, 1, 0, 0, RL_CORE_ALG_GCRA };
+static const rl_core_limit_t  cc30 = { 3, 30, 0, 0, RL_CORE_ALG_CONCURRENCY,
+                                       0, 0 };
+static const rl_core_limit_t  gcra = { 3, 1, 0, 0, RL_CORE_ALG_GCRA, 0, 0 };
 
 static rl_core_zone_request_t  zones[2] = {
     { "rl", 2, "dl", 2, "1.2.3.4", 7, &cc30, 0 },
@@ -36,13 +37,13 @@ test_lease_command(void **state)
     (void) state;
 
     snprintf(want, sizeof(want),
-             "*21\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n2\r\n"
+             "*23\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n2\r\n"
              "$18\r\nrl:{dl:1.2.3.4}:cc\r\n$10\r\np:{z:k}:cc\r\n"
              "$1\r\n0\r\n$5\r\nrenew\r\n$0\r\n\r\n$1\r\n2\r\n"
              "$11\r\nconcurrency\r\n$3\r\nm-1\r\n$8\r\n30000000\r\n"
-             "$1\r\n0\r\n$1\r\n0\r\n$1\r\n1\r\n"
+             "$1\r\n0\r\n$1\r\n0\r\n$1\r\n1\r\n$1\r\n0\r\n"
              "$11\r\nconcurrency\r\n$4\r\nm-22\r\n$8\r\n30000000\r\n"
-             "$1\r\n0\r\n$1\r\n0\r\n$1\r\n1\r\n",
+             "$1\r\n0\r\n$1\r\n0\r\n$1\r\n1\r\n$1\r\n0\r\n",
              rl_core_script_sha1());
 
     assert_int_equal(rl_core_lease_size(leases, 2, &bytes), RL_CORE_OK);

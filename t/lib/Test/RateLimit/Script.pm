@@ -111,7 +111,9 @@ sub run_alg {
 }
 
 # The assembled script in mode check: each zone is [alg, n, period_us,
-# burst, [keys], cost] (cost 1 when left out).
+# burst, [keys], cost, delay] (cost 1 when left out; delay, gcra's delay=,
+# the burst when left out, as the module sends a zone without delay=;
+# 0 for the other algorithms).
 sub run_multi {
     my ($r, $now, @zones) = @_;
 
@@ -127,8 +129,9 @@ sub run_mode {
     $lease = ${ shift @zones } if @zones && ref $zones[0] eq 'SCALAR';
     my (@keys, @argv);
     for my $z (@zones) {
-        my ($alg, $n, $p, $b, $k, $cost) = @$z;
-        push @argv, $alg, $n, $p, $b, $cost // 1, scalar(@$k);
+        my ($alg, $n, $p, $b, $k, $cost, $delay) = @$z;
+        $delay //= $alg eq 'gcra' ? $b : 0;
+        push @argv, $alg, $n, $p, $b, $cost // 1, scalar(@$k), $delay;
         push @keys, @$k;
     }
     return run_script($r, assembled_script_cached(), \@keys, $now, $mode,
