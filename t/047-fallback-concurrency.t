@@ -1,0 +1,133 @@
+# fallback=N of a concurrency zone: with Redis stopped (SIGSTOP), one
+# NGINX of two workers decides the zone by an in-progress count in its
+# shared memory, $rate_limit_decided_by "local":
+#
+#   - 6 concurrent slow requests of one key, fallback=2: exactly 2 pass,
+#     4 are rejected (429);
+#   - when they end their counts are given back: 2 new ones pass again;
+#   - the counts of workers killed (SIGKILL) mid-request are not counted
+#     by the workers that replace them;
+#   - Redis continued (SIGCONT): decided by Redis again.
+#
+# A plain Test::More test: it starts its own Redis, NGINX and slow
+# upstream and stops them by pid.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Test::RateLimit::Instances;
+use Test::RateLimit::Slow;
+use Test::RateLimit::Client qw(free_port http_get http_send http_read
+                               wait_until worker_pids redis_clients);
+use Time::HiRes qw(sleep);
+
+plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set (make test sets it)'
+    unless $ENV{TEST_NGINX_LOAD_MODULES};
+
+my ($slow_port) = Test::RateLimit::Slow::start();
+
+my $redis = Test::RateLimit::Instances::Redis->start(port => free_port());
+
+my $http = <<"_EOC_";
+    rate_limit_redis 127.0.0.1:@{[ $redis->port ]} timeout=50ms;
+    rate_limit_fail_open off;
+    rate_limit_headers on;
+    rate_limit_zone c key=\$arg_k concurrency=4 lease=30s fallback=2;
+_EOC_
+
+my $server = <<"_EOC_";
+        location /slow {
+            rate_limit c;
+            add_header X-RL "\$rate_limit_status \$rate_limit_decided_by"
+                       always;
+            proxy_pass http://127.0.0.1:$slow_port/;
+        }
+        location /fast {
+            rate_limit c;
+            add_header X-RL "\$rate_limit_status \$rate_limit_decided_by"
+                       always;
+            empty_gif;
+        }
+_EOC_
+
+# nginx -t accepts it: the instance starts
+my $nginx = Test::RateLimit::Instances::Nginx->start(
+    name => 'ccfb', port => free_port(), workers => 2,
+    http => $http, server => $server);
+
+ok(wait_until(5, sub { redis_clients(port => $redis->port) >= 2 }),
+   'both workers connected to Redis');
+
+sub outcome {
+    my ($r) = @_;
+    return $r->{status} ? "$r->{status} " . ($r->{headers}{'x-rl'} // '-')
+                        : 'failed';
+}
+
+# $n slow requests of key $k at once, each on its own connection: what
+# they got, "status X-RL=count, ..."
+sub at_once {
+    my ($n, $k, $d) = @_;
+    my @socks = map { http_send("/slow?k=$k&d=$d", port => $nginx->port) }
+                    1 .. $n;
+    my %got;
+    $got{ outcome(http_read($_, timeout => 10)) }++ for @socks;
+    return join ', ', map { "$_=$got{$_}" } sort keys %got;
+}
+
+is(outcome(http_get('/fast?k=before', port => $nginx->port)),
+   '200 PASSED redis', 'Redis decides while it runs');
+
+$redis->kill('STOP');
+
+is(at_once(6, 'a', 2), '200 PASSED local=2, 429 REJECTED local=4',
+   'Redis stopped: 6 concurrent, fallback=2: 2 pass locally, 4 rejected');
+
+{
+    my $r = http_get('/fast?k=a', port => $nginx->port);
+    is(outcome($r), '200 PASSED local', 'their counts were given back');
+    is($r->{headers}{'ratelimit'}, '"c";r=1',
+       'a local admission: limit 2, 1 slot left while it runs');
+}
+
+is(at_once(3, 'a', 2), '200 PASSED local=2, 429 REJECTED local=1',
+   'when they ended, 2 new ones pass locally again');
+
+# Workers killed with two slow requests counted: their successors do not
+# count what the dead left.
+{
+    my @old = worker_pids($nginx->pid);
+    my @socks = map { http_send("/slow?k=b&d=5", port => $nginx->port) }
+                    1 .. 2;
+    sleep 0.5;
+    is(outcome(http_get('/fast?k=b', port => $nginx->port)),
+       '429 REJECTED local', 'two held: a third is rejected');
+    kill 'KILL', @old;
+    my %o = map { $_ => 1 } @old;
+    ok(wait_until(5, sub {
+           2 == grep { !$o{$_} } worker_pids($nginx->pid);
+       }), 'the workers killed, two new ones');
+    close $_ for @socks;
+    is(at_once(3, 'b', 1), '200 PASSED local=2, 429 REJECTED local=1',
+       'the dead workers\' counts are not counted: 2 pass again');
+}
+
+$redis->kill('CONT');
+
+ok(wait_until(10, sub {
+       outcome(http_get('/fast?k=back', port => $nginx->port))
+           eq '200 PASSED redis';
+   }), 'Redis continued: decided by Redis again');
+
+is(at_once(6, 'c', 1), '200 PASSED redis=4, 429 REJECTED redis=2',
+   'and by its limit of 4, not the fallback\'s');
+
+my @bad = grep { /\[alert\]|\[crit\]|segfault/ && !/signal 9/ }
+    $nginx->error_log;
+is(scalar(@bad), 0, 'no alert') or diag(@bad);
+
+$nginx->stop;
+$redis->stop;
+
+done_testing();
