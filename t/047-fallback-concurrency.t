@@ -7,7 +7,9 @@
 #   - when they end their counts are given back: 2 new ones pass again;
 #   - the counts of workers killed (SIGKILL) mid-request are not counted
 #     by the workers that replace them;
-#   - Redis continued (SIGCONT): decided by Redis again.
+#   - Redis continued (SIGCONT): decided by Redis again;
+#   - in a tiny shared memory crowded by new keys, the state of a key with
+#     a request in progress is kept.
 #
 # A plain Test::More test: it starts its own Redis, NGINX and slow
 # upstream and stops them by pid.
@@ -123,10 +125,52 @@ ok(wait_until(10, sub {
 is(at_once(6, 'c', 1), '200 PASSED redis=4, 429 REJECTED redis=2',
    'and by its limit of 4, not the fallback\'s');
 
-my @bad = grep { /\[alert\]|\[crit\]|segfault/ && !/signal 9/ }
-    $nginx->error_log;
-is(scalar(@bad), 0, 'no alert') or diag(@bad);
+# A tiny shared memory crowded by new keys, with Redis refusing
+# connections: a state counting a request in progress is never dropped.
+my $tiny = Test::RateLimit::Instances::Nginx->start(
+    name => 'ccfb-tiny', port => free_port(), workers => 2,
+    http => <<"_EOC_", server => $server . <<'_EOC_');
+    rate_limit_redis 127.0.0.1:@{[ free_port() ]};
+    rate_limit_fail_open off;
+    rate_limit_shm_size 32k;
+    rate_limit_zone c key=\$arg_k concurrency=4 fallback=1;
+    rate_limit_zone z key=\$arg_k rate=1r/m fallback=1r/m;
+_EOC_
+        location /rate {
+            rate_limit z;
+            add_header X-RL "$rate_limit_status $rate_limit_decided_by"
+                       always;
+            empty_gif;
+        }
+_EOC_
 
+{
+    my $get = sub { outcome(http_get($_[0], port => $tiny->port)) };
+    my $sock = http_send('/slow?k=held&d=3', port => $tiny->port);
+    sleep 0.5;
+    is($get->('/fast?k=held'), '429 REJECTED local',
+       'tiny memory: one held, fallback=1: a second is rejected');
+    my %got;
+    $got{ $get->("/rate?k=r$_") }++ for 1 .. 400;
+    $got{ $get->("/fast?k=f$_") }++ for 1 .. 100;
+    is(join(', ', map { "$_=$got{$_}" } sort keys %got),
+       '200 PASSED local=500', '500 new keys crowd the memory');
+    is($get->('/rate?k=r1'), '200 PASSED local',
+       'the first one\'s state was dropped: it passes again');
+    is($get->('/fast?k=held'), '429 REJECTED local',
+       'the held one\'s state was kept: still rejected');
+    is(outcome(http_read($sock, timeout => 10)), '200 PASSED local',
+       'the held request passed');
+    is($get->('/fast?k=held'), '200 PASSED local', 'and gave its count back');
+}
+
+for my $n ($nginx, $tiny) {
+    my @bad = grep { /\[alert\]|\[crit\]|segfault/ && !/signal 9/ }
+        $n->error_log;
+    is(scalar(@bad), 0, 'no alert in ' . $n->prefix) or diag(@bad);
+}
+
+$tiny->stop;
 $nginx->stop;
 $redis->stop;
 
