@@ -36,6 +36,7 @@ my $http = <<"_EOC_";
     rate_limit_fail_open off;
     rate_limit_headers on;
     rate_limit_zone c key=\$arg_k concurrency=4 lease=30s fallback=2;
+    rate_limit_zone z key=\$arg_k rate=1r/m fallback=1r/m;
 _EOC_
 
 my $server = <<"_EOC_";
@@ -53,10 +54,20 @@ my $server = <<"_EOC_";
         }
 _EOC_
 
+# both zones, in a dry run: a request another zone rejects goes on
+my $dry = <<"_EOC_";
+        location /dry {
+            rate_limit z;
+            rate_limit c;
+            rate_limit_dry_run on;
+            proxy_pass http://127.0.0.1:$slow_port/;
+        }
+_EOC_
+
 # nginx -t accepts it: the instance starts
 my $nginx = Test::RateLimit::Instances::Nginx->start(
     name => 'ccfb', port => free_port(), workers => 2,
-    http => $http, server => $server);
+    http => $http, server => $server . $dry);
 
 ok(wait_until(5, sub { redis_clients(port => $redis->port) >= 2 }),
    'both workers connected to Redis');
@@ -113,6 +124,18 @@ is(at_once(3, 'a', 2), '200 PASSED local=2, 429 REJECTED local=1',
     close $_ for @socks;
     is(at_once(3, 'b', 1), '200 PASSED local=2, 429 REJECTED local=1',
        'the dead workers\' counts are not counted: 2 pass again');
+}
+
+# A request that another zone rejects takes no slot, even when it goes on
+# (dry run): three slow ones, z admits only the first.
+{
+    my @socks = map { my $s = http_send("/dry?k=d&d=2", port => $nginx->port);
+                      sleep 0.2; $s } 1 .. 3;
+    is(outcome(http_get('/fast?k=d', port => $nginx->port)),
+       '200 PASSED local',
+       'rejected by another zone: no slot taken, one of two is free');
+    is(join(' ', map { http_read($_, timeout => 10)->{status} } @socks),
+       '200 200 200', 'the dry run let all three through');
 }
 
 $redis->kill('CONT');
