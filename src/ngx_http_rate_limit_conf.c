@@ -33,6 +33,7 @@
 #define NGX_HTTP_RATE_LIMIT_DEFAULT_SHM      (10 * 1024 * 1024)
 /* the fallback's tolerance, in us, as exact as the script's numbers */
 #define NGX_HTTP_RATE_LIMIT_MAX_TAU          (1ULL << 53)
+#define NGX_HTTP_RATE_LIMIT_MAX_FALLBACK_COUNT  1000000
 
 
 static char *ngx_http_rate_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -870,12 +871,23 @@ static char *
 ngx_http_rate_limit_fallback_param(ngx_conf_t *cf,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *s)
 {
+    ngx_int_t         n;
     uint64_t          count, period_s;
     rl_core_status_e  rc;
 
-    if (ngx_atoi(s->data, s->len) != NGX_ERROR) {
+    n = ngx_atoi(s->data, s->len);
+
+    if (n != NGX_ERROR) {
         /* fallback=N: an in-progress count, for concurrency zones */
-        zone->fallback_count = 1;
+        if (n < 1 || n > NGX_HTTP_RATE_LIMIT_MAX_FALLBACK_COUNT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "fallback \"%V\" is out of range: N must be "
+                               "between 1 and %d", s,
+                               NGX_HTTP_RATE_LIMIT_MAX_FALLBACK_COUNT);
+            return NGX_CONF_ERROR;
+        }
+
+        zone->fallback_count = n;
         return NGX_CONF_OK;
     }
 
@@ -914,10 +926,11 @@ ngx_http_rate_limit_fallback_check(ngx_conf_t *cf,
     uint64_t  burst;
 
     if (zone->limit.algorithm == RL_CORE_ALG_CONCURRENCY) {
-        if (zone->fallback_count || zone->fallback_t_us) {
+        if (zone->fallback_t_us) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"fallback\" of a concurrency zone is not "
-                               "supported yet in zone \"%V\"", &zone->name);
+                               "invalid fallback in zone \"%V\", must be "
+                               "a count like \"10\" (a rate is for rate "
+                               "zones)", &zone->name);
             return NGX_CONF_ERROR;
         }
 

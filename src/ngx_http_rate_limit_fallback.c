@@ -11,8 +11,16 @@
  * limit_req does.  Touches only the shared memory's tree and queue, under
  * its mutex.
  *
- * Concurrency zones (fallback=N, an in-progress count) would keep a count
- * per key here instead of a time, and give it back at the request's end.
+ * Concurrency zones (fallback=N) keep an in-progress count per key
+ * instead of a time, taken at a local admission and given back when the
+ * request ends.  The count is kept per process, in the process's gauge
+ * slot of the shared memory (ngx_http_rate_limit_metrics.c), with the pid
+ * that took it: only the counts of slots whose process still holds the
+ * slot and lives are summed, and a dead process's count is cleared when
+ * it is seen.  Why not one shared number: a worker that dies mid-request
+ * never gives its count back, and one number could not tell whose it
+ * was; a slot's owner is known (the gauges' way).  A concurrency state
+ * with a count of a live process is never dropped, whatever the memory.
  */
 
 
@@ -22,25 +30,46 @@
 #include "ngx_http_rate_limit_module.h"
 #include "ngx_http_rate_limit_shm.h"
 #include "ngx_http_rate_limit_fallback.h"
+#include "ngx_http_rate_limit_metrics.h"
 
 
 /* passed states dropped per decision, beyond what room needs */
 #define NGX_HTTP_RATE_LIMIT_EXPIRE  2
 
 
+/* a concurrency state's counts, one per process slot */
+typedef struct {
+    uint32_t                    n[NGX_HTTP_RATE_LIMIT_PROCS];
+    ngx_pid_t                   pid[NGX_HTTP_RATE_LIMIT_PROCS]; /* n's */
+} ngx_http_rate_limit_held_t;
+
+
 typedef struct {
     ngx_rbtree_node_t           node;   /* key: crc32 of zone and key */
     ngx_queue_t                 queue;  /* most recently used first */
     uint64_t                    tat;    /* us, monotonic */
+    ngx_http_rate_limit_held_t *held;   /* concurrency; NULL: gcra */
     size_t                      zone_len;
     size_t                      key_len;
     u_char                      data[1];  /* zone name, then the key */
 } ngx_http_rate_limit_state_t;
 
 
+static ngx_http_rate_limit_state_t *ngx_http_rate_limit_fallback_get(
+    ngx_http_rate_limit_shm_ctx_t *ctx, ngx_http_rate_limit_zone_t *zone,
+    ngx_str_t *key, uint64_t now, ngx_uint_t held, ngx_log_t *log);
+static uint32_t ngx_http_rate_limit_fallback_hash(ngx_str_t *zone,
+    ngx_str_t *key);
 static ngx_http_rate_limit_state_t *ngx_http_rate_limit_fallback_find(
     ngx_http_rate_limit_shm_t *sh, ngx_uint_t hash, ngx_str_t *zone,
     ngx_str_t *key);
+static ngx_uint_t ngx_http_rate_limit_fallback_live(
+    ngx_http_rate_limit_shm_t *sh, ngx_http_rate_limit_held_t *held);
+static ngx_uint_t ngx_http_rate_limit_fallback_busy(
+    ngx_http_rate_limit_shm_t *sh, ngx_http_rate_limit_state_t *st,
+    uint64_t now);
+static void ngx_http_rate_limit_fallback_drop(
+    ngx_http_rate_limit_shm_ctx_t *ctx, ngx_http_rate_limit_state_t *st);
 static ngx_int_t ngx_http_rate_limit_fallback_cmp(ngx_uint_t hash,
     u_char *zone, size_t zone_len, u_char *key, size_t key_len,
     ngx_http_rate_limit_state_t *st);
@@ -61,22 +90,140 @@ ngx_http_rate_limit_fallback_decide(ngx_http_rate_limit_shm_ctx_t *ctx,
     ngx_http_rate_limit_zone_t *zone, ngx_str_t *key, uint64_t cost,
     ngx_log_t *log, rl_core_zone_result_t *result)
 {
-    uint32_t                      hash;
     uint64_t                      now;
-    ngx_http_rate_limit_shm_t    *sh;
     ngx_http_rate_limit_state_t  *st;
-
-    sh = ctx->sh;
-
-    ngx_crc32_init(hash);
-    ngx_crc32_update(&hash, zone->name.data, zone->name.len);
-    ngx_crc32_update(&hash, (u_char *) "", 1);
-    ngx_crc32_update(&hash, key->data, key->len);
-    ngx_crc32_final(hash);
 
     ngx_shmtx_lock(&ctx->pool->mutex);
 
     now = ngx_http_rate_limit_monotonic_usec();
+
+    st = ngx_http_rate_limit_fallback_get(ctx, zone, key, now, 0, log);
+    if (st == NULL) {
+        ngx_shmtx_unlock(&ctx->pool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_rate_limit_fallback_gcra(zone, &st->tat, now, cost, result);
+
+    ngx_shmtx_unlock(&ctx->pool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A concurrency zone: admitted iff fewer than fallback=N of the key are in
+ * progress on this node; the answer is the script's, with the lease's
+ * length for the times a lease's expiry would give (no lease is taken).
+ */
+
+ngx_int_t
+ngx_http_rate_limit_fallback_count(ngx_http_rate_limit_shm_ctx_t *ctx,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *key, ngx_log_t *log,
+    rl_core_zone_result_t *result)
+{
+    ngx_int_t                     slot;
+    ngx_uint_t                    live;
+    ngx_http_rate_limit_held_t   *held;
+    ngx_http_rate_limit_state_t  *st;
+
+    slot = ngx_http_rate_limit_metrics_own_slot();
+
+    if (slot == -1) {
+        /* a count nobody could tell from a dead process's */
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&ctx->pool->mutex);
+
+    st = ngx_http_rate_limit_fallback_get(ctx, zone, key,
+                                          ngx_http_rate_limit_monotonic_usec(),
+                                          1, log);
+    if (st == NULL) {
+        ngx_shmtx_unlock(&ctx->pool->mutex);
+        return NGX_DECLINED;
+    }
+
+    held = st->held;
+    live = ngx_http_rate_limit_fallback_live(ctx->sh, held);
+
+    result->allowed = live < zone->fallback_count;
+
+    if (result->allowed) {
+        if (held->pid[slot] != ngx_pid) {
+            held->pid[slot] = ngx_pid;
+            held->n[slot] = 0;
+        }
+
+        held->n[slot]++;
+        live++;
+    }
+
+    ngx_shmtx_unlock(&ctx->pool->mutex);
+
+    result->limit = zone->fallback_count;
+    result->remaining = zone->fallback_count - ngx_min(live,
+                                                       zone->fallback_count);
+    result->reset_after_ms = (int64_t) zone->limit.period_s * 1000;
+    result->retry_after_ms = result->remaining ? 0 : result->reset_after_ms;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_rate_limit_fallback_release(ngx_http_rate_limit_shm_ctx_t *ctx,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *key)
+{
+    ngx_int_t                     slot;
+    ngx_http_rate_limit_held_t   *held;
+    ngx_http_rate_limit_state_t  *st;
+
+    slot = ngx_http_rate_limit_metrics_own_slot();
+
+    if (slot == -1) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ctx->pool->mutex);
+
+    st = ngx_http_rate_limit_fallback_find(ctx->sh,
+                                   ngx_http_rate_limit_fallback_hash(
+                                       &zone->name, key),
+                                   &zone->name, key);
+
+    /* never dropped while counted: found, unless a new shm size came */
+
+    if (st != NULL && st->held != NULL) {
+        held = st->held;
+
+        if (held->pid[slot] == ngx_pid && held->n[slot] > 0) {
+            held->n[slot]--;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->pool->mutex);
+}
+
+
+/*
+ * The state of zone and key, made when there is none (held: with counts),
+ * first in the queue; with the mutex held.  NULL when there is no room
+ * (logged once a second).
+ */
+
+static ngx_http_rate_limit_state_t *
+ngx_http_rate_limit_fallback_get(ngx_http_rate_limit_shm_ctx_t *ctx,
+    ngx_http_rate_limit_zone_t *zone, ngx_str_t *key, uint64_t now,
+    ngx_uint_t held, ngx_log_t *log)
+{
+    size_t                        size;
+    uint32_t                      hash;
+    ngx_http_rate_limit_shm_t    *sh;
+    ngx_http_rate_limit_state_t  *st;
+
+    sh = ctx->sh;
+    hash = ngx_http_rate_limit_fallback_hash(&zone->name, key);
 
     ngx_http_rate_limit_fallback_expire(ctx, now);
 
@@ -84,42 +231,113 @@ ngx_http_rate_limit_fallback_decide(ngx_http_rate_limit_shm_ctx_t *ctx,
 
     if (st != NULL) {
         ngx_queue_remove(&st->queue);
-
-    } else {
-        st = ngx_http_rate_limit_shm_alloc_locked(ctx,
-                             offsetof(ngx_http_rate_limit_state_t, data)
-                             + zone->name.len + key->len);
-        if (st == NULL) {
-            ngx_shmtx_unlock(&ctx->pool->mutex);
-
-            if (ngx_http_rate_limit_fallback_logged != ngx_time()) {
-                ngx_http_rate_limit_fallback_logged = ngx_time();
-                ngx_log_error(NGX_LOG_ERR, log, 0,
-                              "rate_limit: no room in rate_limit_shm_size "
-                              "for a fallback state of zone \"%V\", "
-                              "fail policy", &zone->name);
-            }
-
-            return NGX_DECLINED;
-        }
-
-        st->node.key = hash;
-        st->zone_len = zone->name.len;
-        st->key_len = key->len;
-        ngx_memcpy(st->data, zone->name.data, zone->name.len);
-        ngx_memcpy(st->data + zone->name.len, key->data, key->len);
-        st->tat = now;
-
-        ngx_rbtree_insert(&sh->rbtree, &st->node);
+        ngx_queue_insert_head(&sh->lru, &st->queue);
+        return st;
     }
 
+    size = offsetof(ngx_http_rate_limit_state_t, data) + zone->name.len
+           + key->len;
+
+    if (held) {
+        size += NGX_ALIGNMENT + sizeof(ngx_http_rate_limit_held_t);
+    }
+
+    st = ngx_http_rate_limit_shm_alloc_locked(ctx, size);
+
+    if (st == NULL) {
+        if (ngx_http_rate_limit_fallback_logged != ngx_time()) {
+            ngx_http_rate_limit_fallback_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "rate_limit: no room in rate_limit_shm_size "
+                          "for a fallback state of zone \"%V\", "
+                          "fail policy", &zone->name);
+        }
+
+        return NULL;
+    }
+
+    st->node.key = hash;
+    st->zone_len = zone->name.len;
+    st->key_len = key->len;
+    ngx_memcpy(st->data, zone->name.data, zone->name.len);
+    ngx_memcpy(st->data + zone->name.len, key->data, key->len);
+    st->tat = now;
+
+    if (held) {
+        /* zeroed by the allocation: no counts */
+        st->held = (ngx_http_rate_limit_held_t *)
+                       ngx_align_ptr(st->data + zone->name.len + key->len,
+                                     NGX_ALIGNMENT);
+    }
+
+    ngx_rbtree_insert(&sh->rbtree, &st->node);
     ngx_queue_insert_head(&sh->lru, &st->queue);
 
-    ngx_http_rate_limit_fallback_gcra(zone, &st->tat, now, cost, result);
+    return st;
+}
 
-    ngx_shmtx_unlock(&ctx->pool->mutex);
 
-    return NGX_OK;
+static uint32_t
+ngx_http_rate_limit_fallback_hash(ngx_str_t *zone, ngx_str_t *key)
+{
+    uint32_t  hash;
+
+    ngx_crc32_init(hash);
+    ngx_crc32_update(&hash, zone->data, zone->len);
+    ngx_crc32_update(&hash, (u_char *) "", 1);
+    ngx_crc32_update(&hash, key->data, key->len);
+    ngx_crc32_final(hash);
+
+    return hash;
+}
+
+
+/*
+ * The requests in progress: the counts of processes that still hold their
+ * slot and live.  A dead one's count is cleared here, once seen.
+ */
+
+static ngx_uint_t
+ngx_http_rate_limit_fallback_live(ngx_http_rate_limit_shm_t *sh,
+    ngx_http_rate_limit_held_t *held)
+{
+    ngx_uint_t  i, live;
+    ngx_pid_t   pid;
+
+    live = 0;
+
+    for (i = 0; i < NGX_HTTP_RATE_LIMIT_PROCS; i++) {
+        if (held->n[i] == 0) {
+            continue;
+        }
+
+        pid = held->pid[i];
+
+        if (pid != (ngx_pid_t) sh->procs[i]
+            || (pid != ngx_pid && !ngx_http_rate_limit_metrics_alive(pid)))
+        {
+            held->n[i] = 0;
+            continue;
+        }
+
+        live += held->n[i];
+    }
+
+    return live;
+}
+
+
+/* A state that decides something: a time ahead, or requests in progress. */
+
+static ngx_uint_t
+ngx_http_rate_limit_fallback_busy(ngx_http_rate_limit_shm_t *sh,
+    ngx_http_rate_limit_state_t *st, uint64_t now)
+{
+    if (st->held == NULL) {
+        return st->tat > now;
+    }
+
+    return ngx_http_rate_limit_fallback_live(sh, st->held) != 0;
 }
 
 
@@ -278,33 +496,64 @@ ngx_http_rate_limit_fallback_expire(ngx_http_rate_limit_shm_ctx_t *ctx,
         q = ngx_queue_last(&ctx->sh->lru);
         st = ngx_queue_data(q, ngx_http_rate_limit_state_t, queue);
 
-        if (st->tat > now) {
+        if (ngx_http_rate_limit_fallback_busy(ctx->sh, st, now)) {
             return;
         }
 
-        (void) ngx_http_rate_limit_fallback_evict_locked(ctx);
+        ngx_http_rate_limit_fallback_drop(ctx, st);
     }
 }
 
+
+/*
+ * The least recently used state that may go: a gcra state whatever its
+ * time (as limit_req), a concurrency state only with no requests in
+ * progress.  A counted one is moved first, so that each is passed over
+ * once until the queue comes round to it again.
+ */
 
 ngx_int_t
 ngx_http_rate_limit_fallback_evict_locked(ngx_http_rate_limit_shm_ctx_t *ctx)
 {
     ngx_queue_t                  *q;
-    ngx_http_rate_limit_state_t  *st;
+    ngx_http_rate_limit_state_t  *st, *first;
 
-    if (ngx_queue_empty(&ctx->sh->lru)) {
-        return NGX_DECLINED;
+    first = NULL;
+
+    while (!ngx_queue_empty(&ctx->sh->lru)) {
+        q = ngx_queue_last(&ctx->sh->lru);
+        st = ngx_queue_data(q, ngx_http_rate_limit_state_t, queue);
+
+        if (st == first) {
+            break;      /* every state is counted */
+        }
+
+        if (st->held == NULL
+            || ngx_http_rate_limit_fallback_live(ctx->sh, st->held) == 0)
+        {
+            ngx_http_rate_limit_fallback_drop(ctx, st);
+            return NGX_OK;
+        }
+
+        if (first == NULL) {
+            first = st;
+        }
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&ctx->sh->lru, q);
     }
 
-    q = ngx_queue_last(&ctx->sh->lru);
-    st = ngx_queue_data(q, ngx_http_rate_limit_state_t, queue);
+    return NGX_DECLINED;
+}
 
-    ngx_queue_remove(q);
+
+static void
+ngx_http_rate_limit_fallback_drop(ngx_http_rate_limit_shm_ctx_t *ctx,
+    ngx_http_rate_limit_state_t *st)
+{
+    ngx_queue_remove(&st->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, &st->node);
     ngx_slab_free_locked(ctx->pool, st);
-
-    return NGX_OK;
 }
 
 

@@ -48,6 +48,8 @@ static void ngx_http_rate_limit_decide(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx, ngx_uint_t error);
 static void ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
+static void ngx_http_rate_limit_fall_back_end(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx);
 static void ngx_http_rate_limit_resume(ngx_http_rate_limit_ctx_t *ctx);
 static ngx_int_t ngx_http_rate_limit_hold(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx);
@@ -809,6 +811,7 @@ static void
 ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
     ngx_http_rate_limit_ctx_t *ctx)
 {
+    ngx_int_t                         rc;
     ngx_uint_t                        i;
     ngx_http_rate_limit_zone_t       *zone;
     ngx_http_rate_limit_shm_ctx_t    *shm;
@@ -825,18 +828,30 @@ ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
     for (i = 0; i < ctx->nzones; i++) {
         zone = ctx->zones[i];
 
-        /* concurrency zones would take an in-progress count here */
-
-        if (ctx->answered[i] || zone->fallback_t_us == 0) {
+        if (ctx->answered[i]) {
             continue;
         }
 
-        if (ngx_http_rate_limit_fallback_decide(shm, zone, &ctx->keys[i],
-                                                ctx->costs[i],
-                                                r->connection->log,
-                                                &ctx->results[i])
-            != NGX_OK)
-        {
+        if (zone->fallback_count) {
+            /* an in-progress count, given back at the request's end */
+            rc = ngx_http_rate_limit_fallback_count(shm, zone, &ctx->keys[i],
+                                                    r->connection->log,
+                                                    &ctx->results[i]);
+            if (rc == NGX_OK && ctx->results[i].allowed) {
+                ctx->local_held = 1;
+            }
+
+        } else if (zone->fallback_t_us) {
+            rc = ngx_http_rate_limit_fallback_decide(shm, zone,
+                                                     &ctx->keys[i],
+                                                     ctx->costs[i],
+                                                     r->connection->log,
+                                                     &ctx->results[i]);
+        } else {
+            continue;
+        }
+
+        if (rc != NGX_OK) {
             continue;
         }
 
@@ -847,6 +862,59 @@ ngx_http_rate_limit_fall_back(ngx_http_request_t *r,
 
         ctx->answered[i] = NGX_HTTP_RATE_LIMIT_BY_LOCAL;
         ctx->local = 1;
+    }
+
+    /*
+     * Another zone rejects: the request takes no slot, as the script's
+     * check of a rejected request only reports the slots as they stay.
+     */
+
+    for (i = 0; ctx->local_held && i < ctx->nzones; i++) {
+        if (ctx->answered[i] && !ctx->results[i].allowed) {
+            ngx_http_rate_limit_fall_back_end(r, ctx);
+
+            for (i = 0; i < ctx->nzones; i++) {
+                if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_LOCAL
+                    && ctx->zones[i]->fallback_count
+                    && ctx->results[i].allowed)
+                {
+                    ctx->results[i].remaining++;
+                    ctx->results[i].retry_after_ms = 0;
+                }
+            }
+
+            break;
+        }
+    }
+}
+
+
+/* Gives back the in-progress counts the request took locally, once. */
+
+static void
+ngx_http_rate_limit_fall_back_end(ngx_http_request_t *r,
+    ngx_http_rate_limit_ctx_t *ctx)
+{
+    ngx_uint_t                        i;
+    ngx_http_rate_limit_main_conf_t  *rmcf;
+
+    if (!ctx->local_held) {
+        return;
+    }
+
+    ctx->local_held = 0;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_rate_limit_module);
+
+    for (i = 0; i < ctx->nzones; i++) {
+        if (ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_LOCAL
+            && ctx->zones[i]->fallback_count
+            && ctx->results[i].allowed)
+        {
+            ngx_http_rate_limit_fallback_release(rmcf->shm->data,
+                                                 ctx->zones[i],
+                                                 &ctx->keys[i]);
+        }
     }
 }
 
@@ -1014,6 +1082,7 @@ ngx_http_rate_limit_cleanup(void *data)
     /* every way a request ends comes here: its leases end with it */
 
     ngx_http_rate_limit_lease_end(ctx);
+    ngx_http_rate_limit_fall_back_end(ctx->request, ctx);
 }
 
 

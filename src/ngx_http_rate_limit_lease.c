@@ -179,6 +179,10 @@ ngx_http_rate_limit_lease_admitted(ngx_http_rate_limit_ctx_t *ctx)
 
     ngx_http_rate_limit_lease_zones(ctx, NULL, &n);
 
+    if (n == 0) {
+        return NGX_OK;
+    }
+
     set = ngx_palloc(ctx->request->pool, sizeof(ngx_http_rate_limit_lease_set_t)
                      + n * sizeof(ngx_http_rate_limit_lease_t));
     if (set == NULL) {
@@ -338,7 +342,11 @@ ngx_http_rate_limit_lease_zones(ngx_http_rate_limit_ctx_t *ctx,
     for (i = 0; i < ctx->nzones; i++) {
         zone = ctx->zones[i];
 
-        if (!ngx_http_rate_limit_is_concurrency(zone)) {
+        /* a local admission holds no Redis lease */
+
+        if (!ngx_http_rate_limit_is_concurrency(zone)
+            || ctx->answered[i] == NGX_HTTP_RATE_LIMIT_BY_LOCAL)
+        {
             continue;
         }
 

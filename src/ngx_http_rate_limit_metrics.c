@@ -431,6 +431,13 @@ ngx_http_rate_limit_metrics_conn(ngx_http_rate_limit_conn_metrics_t *cm,
 }
 
 
+ngx_int_t
+ngx_http_rate_limit_metrics_own_slot(void)
+{
+    return ngx_http_rate_limit_metrics_slot;
+}
+
+
 ngx_uint_t
 ngx_http_rate_limit_metrics_alive(ngx_pid_t pid)
 {

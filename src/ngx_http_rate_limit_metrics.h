@@ -103,6 +103,9 @@ typedef struct {
 char *ngx_http_rate_limit_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/* This process's slot in sh->procs, -1: none (more than PROCS) */
+ngx_int_t ngx_http_rate_limit_metrics_own_slot(void);
+
 /* 1 when the process whose gauge slot it is still lives */
 ngx_uint_t ngx_http_rate_limit_metrics_alive(ngx_pid_t pid);
 

@@ -43,7 +43,9 @@ typedef struct {
     uint64_t                    fallback_t_us;
     uint64_t                    fallback_tau_us;
     uint64_t                    fallback_burst;
-    unsigned                    fallback_count:1; /* fallback=N given */
+    ngx_uint_t                  fallback_count; /* fallback=N of a
+                                                   concurrency zone, 0:
+                                                   none */
 
     /* in shared memory, set when the zone is made (NULL: not counted) */
     ngx_http_rate_limit_zone_metrics_t  *metrics;
@@ -230,6 +232,9 @@ typedef struct {
 
     unsigned                    cached:1;   /* decided by the deny cache */
     unsigned                    local:1;    /* a zone decided by fallback */
+    unsigned                    local_held:1; /* holds local in-progress
+                                                 counts, given back at the
+                                                 end */
     unsigned                    held:1;     /* was HELD (delay=) */
     unsigned                    bad:1;      /* a rule's value was bad: the
                                                fail policy unless a zone

@@ -133,11 +133,19 @@ concurrency=3 delay=1
 
 
 
-=== TEST: concurrency with fallback= (not yet)
+=== TEST: a rate as the fallback of a concurrency zone
 --- zone
-concurrency=3 fallback=2
+concurrency=3 fallback=10r/s
 --- emerg
-"fallback" of a concurrency zone is not supported yet in zone "c"
+invalid fallback in zone "c", must be a count like "10" (a rate is for rate zones)
+
+
+
+=== TEST: a fallback count of 0
+--- zone
+concurrency=3 fallback=0
+--- emerg
+fallback "0" is out of range: N must be between 1 and 1000000
 
 
 
