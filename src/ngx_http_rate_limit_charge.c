@@ -162,6 +162,10 @@ ngx_http_rate_limit_charge_build(void *data, const size_t *items, size_t n,
     ngx_http_rate_limit_op_t  *op;
     rl_core_zone_request_t     stack[NGX_HTTP_RATE_LIMIT_STACK_ZONES];
 
+    if (n == 0) {
+        return NULL;
+    }
+
     sub = stack;
 
     if (n > NGX_HTTP_RATE_LIMIT_STACK_ZONES) {
@@ -169,6 +173,10 @@ ngx_http_rate_limit_charge_build(void *data, const size_t *items, size_t n,
         if (sub == NULL) {
             return NULL;
         }
+
+    } else {
+        /* GCC 14 cannot tell that the loop below fills what is read */
+        ngx_memzero(stack, sizeof(stack));
     }
 
     for (i = 0; i < n; i++) {
