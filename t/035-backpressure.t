@@ -12,7 +12,7 @@
 use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
-use Test::RateLimit::Helpers qw(set_defaults open_closed_config);
+use Test::RateLimit::Helpers qw(set_defaults open_closed_config master_pid);
 use Time::HiRes qw(time sleep);
 
 our $Redis = Test::RateLimit::Instances::Redis->start(port => free_port());
@@ -25,14 +25,6 @@ our (%Stall, %Load);
 
 workers($Workers);
 master_on();
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
 
 # $clients children send requests (each on a new connection, half of them
 # to the fail-closed location) for $secs, at most $max each; the outcomes.

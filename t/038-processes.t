@@ -6,6 +6,7 @@
 use Test::RateLimit::Instances;     # first: its END runs after nginx stopped
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
+use Test::RateLimit::Helpers qw(master_pid);
 use Time::HiRes qw(time sleep);
 
 our $Redis = Test::RateLimit::Instances::Redis->start(port => free_port());
@@ -15,14 +16,6 @@ our ($Clients, $Helpers);
 
 workers(2);
 master_on();
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
 
 # The master's children whose command line matches $re.
 sub main::children {

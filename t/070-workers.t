@@ -9,7 +9,7 @@
 
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
-use Test::RateLimit::Helpers qw(set_defaults clean_shutdown);
+use Test::RateLimit::Helpers qw(set_defaults clean_shutdown master_pid);
 use Time::HiRes qw(time sleep);
 
 our (@Spread, @BeforeIds, $Load, $Reloads, $ReloadTook);
@@ -49,14 +49,6 @@ sub main::spread {
         $p =~ s/\$i/$_/g;
         http_get($p, port => $ENV{TEST_NGINX_REUSEPORT_PORT})
     } 1 .. $n;
-}
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
 }
 
 # Requests in a loop from a child for $secs, each on a new connection, while

@@ -11,7 +11,7 @@
 use Test::Nginx::Socket;
 use Test::RateLimit::Client;
 use Test::RateLimit::Helpers
-    qw(set_defaults open_closed_config clean_shutdown);
+    qw(set_defaults open_closed_config clean_shutdown master_pid);
 use Time::HiRes qw(time sleep);
 
 our (@Waiting, $Stopped, $Exit);
@@ -29,14 +29,6 @@ plan tests => 60;
 
 no_long_string();
 no_shuffle();
-
-sub main::master_pid {
-    no warnings 'once';
-    open my $fh, '<', $Test::Nginx::Util::PidFile or die "no pid file: $!";
-    my $pid = <$fh>;
-    chomp $pid;
-    return $pid;
-}
 
 # Alive and not a zombie.
 sub main::alive {
